@@ -1,0 +1,12 @@
+"""Entry point: `flask --app app run`, or `gunicorn "app:app"`."""
+
+from csa import create_app
+from csa.extensions import db
+from csa import models
+
+app = create_app()
+
+
+@app.shell_context_processor
+def shell_context() -> dict[str, object]:
+    return {"db": db, "models": models}

@@ -1,0 +1,170 @@
+"""csa: community-supported agriculture, the register, the fair split, rounds and sheets."""
+
+from __future__ import annotations
+
+import logging
+import os
+from logging.config import dictConfig
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, render_template, request
+from flask_babel import format_date, format_datetime, get_locale
+from flask_login import current_user
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from werkzeug.exceptions import HTTPException
+
+from csa.config import Config, instance_secret_key
+from csa.extensions import babel, csrf, db, login, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+dictConfig(
+    {
+        "version": 1,
+        "formatters": {"default": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+        "handlers": {
+            "console": {"class": "logging.StreamHandler", "formatter": "default"},
+        },
+        "root": {"level": "INFO", "handlers": ["console"]},
+        "disable_existing_loggers": False,
+    }
+)
+log = logging.getLogger(__name__)
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then instance/config.py, then CSA_* variables (or test config)."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=os.environ.get("CSA_INSTANCE_PATH") or str(ROOT / "instance"),
+    )
+    register_config(app, test_config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_template_helpers(app)
+    register_commands(app)
+    return app
+
+
+def register_config(app: Flask, test_config: dict[str, Any] | None) -> None:
+    app.config.from_object(Config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+        app.config.from_prefixed_env("CSA")
+    else:
+        app.config.update(test_config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = instance_secret_key(app.instance_path)
+    url = app.config.get("DATABASE_URL") or app.config.get("SQLALCHEMY_DATABASE_URI")
+    if not url:
+        url = "sqlite:///" + str(Path(app.instance_path) / "csa.sqlite3")
+    if url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgres://")
+    elif url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    app.config.setdefault("OUTBOX_DIR", str(Path(app.instance_path) / "outbox"))
+    app.config.setdefault("SHEETS_DIR", str(Path(app.instance_path) / "sheets"))
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    """Foreign keys, WAL and a busy timeout on every SQLite connection (PITFALLS.md)."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
+def select_locale() -> str:
+    """Pick the user's language; works outside a request too (jobs, CLI)."""
+    from flask import current_app, has_request_context
+
+    languages = current_app.config["LANGUAGES"]
+    forced = getattr(g, "force_locale", None) if has_request_context() else None
+    if forced:
+        return str(forced)
+    if has_request_context():
+        if current_user and current_user.is_authenticated and current_user.locale in languages:
+            return str(current_user.locale)
+        best = request.accept_languages.best_match(languages)
+        if best:
+            return str(best)
+    return str(current_app.config["BABEL_DEFAULT_LOCALE"])
+
+
+def select_timezone() -> str:
+    from flask import current_app
+
+    return str(current_app.config["TIMEZONE"])
+
+
+def register_extensions(app: Flask) -> None:
+    from csa import models
+    from csa.access import register_access
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    login.init_app(app)
+    login.login_view = "auth.login"
+    login.login_message = None  # the access hook redirects; no flash noise
+
+    @login.user_loader
+    def load_user(user_id: str) -> models.User | None:
+        user = db.session.get(models.User, int(user_id))
+        return user if user and user.active else None
+
+    register_access(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from csa.auth.views import bp as auth_bp
+    from csa.main.views import bp as main_bp
+    from csa.register.views import bp as register_bp
+
+    app.register_blueprint(main_bp)
+    app.register_blueprint(auth_bp, url_prefix="/auth")
+    app.register_blueprint(register_bp, url_prefix="/register")
+
+
+def register_errorhandlers(app: Flask) -> None:
+    def render_error(error: HTTPException) -> Any:
+        if error.code == 500:
+            db.session.rollback()
+        code = error.code or 500
+        if code in (400, 403, 404, 405, 500):
+            return render_template(f"errors/{code}.html", error=error), code
+        return error.get_response()
+
+    for code in (400, 403, 404, 405, 500):
+        app.errorhandler(code)(render_error)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from csa.formatting import format_quantity, weekday_name
+    from csa.navigation import register_navigation
+
+    register_navigation(app)
+
+    app.jinja_env.globals.update(
+        format_quantity=format_quantity, weekday_name=weekday_name, get_locale=get_locale
+    )
+    app.jinja_env.filters.update(date=format_date, datetime=format_datetime)
+
+
+def register_commands(app: Flask) -> None:
+    from csa.cli import csa_cli
+
+    app.cli.add_command(csa_cli)

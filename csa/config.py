@@ -1,0 +1,54 @@
+"""Configuration defaults; instance/config.py and CSA_* environment variables override them."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+class Config:
+    """Defaults for one small machine: SQLite in instance/, English, Europe/Warsaw."""
+
+    FARM_NAME = "Demo Farm"
+    TIMEZONE = "Europe/Warsaw"
+    BABEL_DEFAULT_LOCALE = "en"
+    LANGUAGES = ["en", "pl"]
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False  # set CSA_SESSION_COOKIE_SECURE=true behind HTTPS
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_DURATION = 14 * 24 * 3600
+    WTF_CSRF_TIME_LIMIT = 8 * 3600  # a farmer's form stays open in the field for hours
+    PASSWORD_HASH_METHOD = "scrypt"
+    # Failed logins allowed within LOGIN_WINDOW_SECONDS, per account and per address.
+    LOGIN_MAX_FAILURES_ACCOUNT = 5
+    LOGIN_MAX_FAILURES_ADDRESS = 20
+    LOGIN_WINDOW_SECONDS = 15 * 60
+    INVITE_MAX_AGE_SECONDS = 7 * 24 * 3600
+    # The most of one crop a single harvest entry may record, in the crop's unit.
+    MAX_HARVEST_QUANTITY = 20000
+    MAIL_SERVER = ""
+    MAIL_PORT = 25
+    MAIL_USE_TLS = False
+    MAIL_USERNAME = ""
+    MAIL_PASSWORD = ""
+    MAIL_SENDER = "csa@localhost"
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, object] = {}
+
+
+def instance_secret_key(instance_path: str) -> str:
+    """Return the secret key kept in instance/, creating it once so every process shares it."""
+    path = Path(instance_path) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # O_EXCL: two processes starting together cannot write different keys.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+    return path.read_text().strip()

@@ -1,0 +1,379 @@
+"""ORM classes. Quantities are integers in thousandths of the crop's unit ("milli"), weights in
+thousandths of a full share and money in cents, so nothing is ever a float (see DESIGN.md)."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from datetime import date, datetime, time
+from fractions import Fraction
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+    select,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from csa.extensions import db
+from csa.timeutil import utcnow
+
+MILLI = 1000
+
+
+class Role(enum.StrEnum):
+    MEMBER = "member"
+    FARMER = "farmer"
+    COORDINATOR = "coordinator"
+    ADMIN = "admin"
+
+
+class MembershipStatus(enum.StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    ENDED = "ended"
+    WAITING = "waiting"
+
+
+class RoundStatus(enum.StrEnum):
+    PLANNED = "planned"
+    OPEN = "open"
+    LOCKED = "locked"
+    DISTRIBUTED = "distributed"
+    CANCELLED = "cancelled"
+
+
+class HoldMode(enum.StrEnum):
+    DONATE = "donate"
+    OTHERS = "others"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # Stored as plain strings (no native PG enum): adding a value needs no type migration.
+    return Enum(cls, name=name, native_enum=False, length=20, values_callable=_values)
+
+
+def _values(cls: type[enum.Enum]) -> list[str]:
+    return [str(m.value) for m in cls]
+
+
+class Member(db.Model):
+    """A household that contracts with the farm; e-mail identifies it on import."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    phone: Mapped[str] = mapped_column(String(50), default="")
+    address: Mapped[str] = mapped_column(String(300), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    locale: Mapped[str] = mapped_column(String(10), default="en")
+    calendar_token: Mapped[str] = mapped_column(
+        String(64), unique=True, default=lambda: secrets.token_urlsafe(24)
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="member", order_by="Membership.start.desc()"
+    )
+    user: Mapped[User | None] = relationship(back_populates="member")
+
+    @property
+    def surname(self) -> str:
+        """The sort key used on lists and sheets: the last word of the name."""
+        return self.name.split()[-1] if self.name.strip() else ""
+
+
+class User(UserMixin, db.Model):
+    """A login; a member's login is tied to its household."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256), default="")
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"), default=Role.MEMBER)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    locale: Mapped[str] = mapped_column(String(10), default="en")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    member: Mapped[Member | None] = relationship(back_populates="user")
+
+    @property
+    def is_active(self) -> bool:  # type: ignore[override]
+        return self.active
+
+    def set_password(self, password: str, method: str = "scrypt") -> None:
+        self.password_hash = generate_password_hash(password, method=method)
+
+    def check_password(self, password: str) -> bool:
+        return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+
+    def has_role(self, *roles: Role) -> bool:
+        return self.role in roles
+
+
+class LoginAttempt(db.Model):
+    """A failed login, counted in the database so every worker sees the same throttle."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class Season(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    start: Mapped[date] = mapped_column(Date)
+    end: Mapped[date] = mapped_column(Date)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    __table_args__ = (CheckConstraint("start <= \"end\"", name="dates"),)
+
+
+class ShareType(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    weight_milli: Mapped[int] = mapped_column(Integer)  # full share = 1000
+    price_cents: Mapped[int] = mapped_column(Integer, default=0)  # per season
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    __table_args__ = (CheckConstraint("weight_milli > 0", name="weight_positive"),)
+
+    @property
+    def weight(self) -> Fraction:
+        return Fraction(self.weight_milli, MILLI)
+
+
+class PickupSite(db.Model):
+    """A depot: members collect their share here on its weekday (0 = Monday)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    address: Mapped[str] = mapped_column(String(300), default="")
+    weekday: Mapped[int] = mapped_column(Integer)
+    opens: Mapped[time] = mapped_column(Time, default=time(16, 0))
+    closes: Mapped[time] = mapped_column(Time, default=time(19, 0))
+    capacity: Mapped[int] = mapped_column(Integer, default=50)
+    # Every `every_weeks` weeks; `week_offset` picks which ISO weeks (week % every == offset).
+    every_weeks: Mapped[int] = mapped_column(Integer, default=1)
+    week_offset: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    __table_args__ = (
+        CheckConstraint("weekday >= 0 AND weekday <= 6", name="weekday_range"),
+        CheckConstraint("capacity >= 0", name="capacity_positive"),
+    )
+
+    def serves(self, on_date: date) -> bool:
+        """True when this site hands out shares on that date."""
+        if not self.active or on_date.weekday() != self.weekday:
+            return False
+        every = max(1, self.every_weeks)
+        return on_date.isocalendar().week % every == self.week_offset % every
+
+
+class Membership(db.Model):
+    """One member's contract for one season."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), index=True)
+    season_id: Mapped[int] = mapped_column(ForeignKey("season.id"), index=True)
+    share_type_id: Mapped[int] = mapped_column(ForeignKey("share_type.id"))
+    shares: Mapped[int] = mapped_column(Integer, default=1)
+    site_id: Mapped[int] = mapped_column(ForeignKey("pickup_site.id"), index=True)
+    start: Mapped[date] = mapped_column(Date)
+    end: Mapped[date] = mapped_column(Date)
+    status: Mapped[MembershipStatus] = mapped_column(
+        _enum(MembershipStatus, "membership_status"), default=MembershipStatus.ACTIVE
+    )
+
+    member: Mapped[Member] = relationship(back_populates="memberships")
+    season: Mapped[Season] = relationship()
+    share_type: Mapped[ShareType] = relationship()
+    site: Mapped[PickupSite] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("member_id", "season_id", name="uq_membership_member_season"),
+        CheckConstraint("shares > 0", name="shares_positive"),
+        CheckConstraint("start <= \"end\"", name="dates"),
+    )
+
+    @property
+    def weight_milli(self) -> int:
+        return self.share_type.weight_milli * self.shares
+
+    def active_on(self, on_date: date) -> bool:
+        return self.status == MembershipStatus.ACTIVE and self.start <= on_date <= self.end
+
+
+class Crop(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    unit: Mapped[str] = mapped_column(String(20))
+    step_milli: Mapped[int] = mapped_column(Integer)  # smallest amount handed out
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    __table_args__ = (CheckConstraint("step_milli > 0", name="step_positive"),)
+
+
+class Round(db.Model):
+    """One distribution date; it feeds every site that serves that date."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    date: Mapped[date] = mapped_column(Date, unique=True)
+    status: Mapped[RoundStatus] = mapped_column(
+        _enum(RoundStatus, "round_status"), default=RoundStatus.OPEN
+    )
+    cutoff_at: Mapped[datetime | None] = mapped_column(DateTime)  # UTC
+    locked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    cancel_reason: Mapped[str] = mapped_column(String(300), default="")
+    extra: Mapped[bool] = mapped_column(Boolean, default=False)  # added by hand
+    sheets_at: Mapped[datetime | None] = mapped_column(DateTime)
+    notified_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    harvests: Mapped[list[HarvestEntry]] = relationship(back_populates="round")
+
+    @property
+    def is_locked(self) -> bool:
+        return self.status in (RoundStatus.LOCKED, RoundStatus.DISTRIBUTED)
+
+    @property
+    def accepts_harvest(self) -> bool:
+        return self.status in (RoundStatus.PLANNED, RoundStatus.OPEN)
+
+
+class HarvestEntry(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
+    crop_id: Mapped[int] = mapped_column(ForeignKey("crop.id"))
+    quantity_milli: Mapped[int] = mapped_column(Integer)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    round: Mapped[Round] = relationship(back_populates="harvests")
+    crop: Mapped[Crop] = relationship()
+    recorded_by: Mapped[User | None] = relationship()
+
+    __table_args__ = (CheckConstraint("quantity_milli > 0", name="quantity_positive"),)
+
+
+class HarvestAudit(db.Model):
+    """Who changed a harvest entry, when, from what to what; kept after the entry is gone."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
+    entry_id: Mapped[int | None] = mapped_column(Integer)  # no FK: the entry may be deleted
+    crop_id: Mapped[int] = mapped_column(ForeignKey("crop.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    action: Mapped[str] = mapped_column(String(20))  # create, update, delete, reopen, lock
+    before_milli: Mapped[int | None] = mapped_column(Integer)
+    after_milli: Mapped[int | None] = mapped_column(Integer)
+    note: Mapped[str] = mapped_column(String(300), default="")
+
+    crop: Mapped[Crop] = relationship()
+    user: Mapped[User | None] = relationship()
+
+
+class Hold(db.Model):
+    """A membership away for one round; the member chooses donate or give to the others."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), index=True)
+    round_date: Mapped[date] = mapped_column(Date)
+    mode: Mapped[HoldMode] = mapped_column(_enum(HoldMode, "hold_mode"), default=HoldMode.DONATE)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    membership: Mapped[Membership] = relationship()
+
+    __table_args__ = (UniqueConstraint("membership_id", "round_date", name="uq_hold_date"),)
+
+
+class OptOut(db.Model):
+    """A crop a membership never wants; the others share it."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), index=True)
+    crop_id: Mapped[int] = mapped_column(ForeignKey("crop.id"))
+
+    crop: Mapped[Crop] = relationship()
+
+    __table_args__ = (UniqueConstraint("membership_id", "crop_id", name="uq_optout_crop"),)
+
+
+class Allocation(db.Model):
+    """What one membership received of one crop in a locked round, with how it was reached.
+
+    Entitlement and balance are exact fractions in steps, stored as numerator/denominator.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
+    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), index=True)
+    crop_id: Mapped[int] = mapped_column(ForeignKey("crop.id"))
+    quantity_milli: Mapped[int] = mapped_column(Integer)
+    units: Mapped[int] = mapped_column(Integer)
+    entitled_num: Mapped[int] = mapped_column(db.BigInteger)
+    entitled_den: Mapped[int] = mapped_column(db.BigInteger)
+    balance_num: Mapped[int] = mapped_column(db.BigInteger)  # carried in
+    balance_den: Mapped[int] = mapped_column(db.BigInteger)
+    adjustment: Mapped[int] = mapped_column(Integer, default=0)
+    donated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        UniqueConstraint("round_id", "membership_id", "crop_id", name="uq_allocation_cell"),
+    )
+
+
+class RoundSurplus(db.Model):
+    """What could not be split in a locked round, per crop; reported, never lost."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
+    crop_id: Mapped[int] = mapped_column(ForeignKey("crop.id"))
+    harvested_milli: Mapped[int] = mapped_column(Integer)
+    surplus_milli: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (UniqueConstraint("round_id", "crop_id", name="uq_surplus_crop"),)
+
+
+class Lease(db.Model):
+    """A named lease in the database so only one scheduler acts at a time."""
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class OutboxMessage(db.Model):
+    """Every e-mail the app sent or wrote to instance/outbox/, for the coordinator's list."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(120), unique=True)  # idempotency key
+    to: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    transport: Mapped[str] = mapped_column(String(10), default="")  # smtp or file
+
+
+def memberships_on(on_date: date) -> select:  # type: ignore[valid-type]
+    """Select the memberships active on a date (status active, within start..end)."""
+    return select(Membership).where(
+        Membership.status == MembershipStatus.ACTIVE,
+        Membership.start <= on_date,
+        Membership.end >= on_date,
+    )

@@ -1,8 +1,7 @@
 """Entry point: `flask --app app run`, or `gunicorn "app:app"`."""
 
-from csa import create_app
+from csa import create_app, models
 from csa.extensions import db
-from csa import models
 
 app = create_app()
 

@@ -24,7 +24,10 @@ def fail(exc: Exception) -> None:
 @csa_cli.command("create-user")
 @click.argument("email")
 @click.option(
-    "--role", type=click.Choice([r.value for r in Role]), default=Role.MEMBER.value, show_default=True
+    "--role",
+    type=click.Choice([r.value for r in Role]),
+    default=Role.MEMBER.value,
+    show_default=True,
 )
 @click.option("--name", default="")
 @click.password_option("--password", prompt="Password", confirmation_prompt=True)
@@ -41,10 +44,14 @@ def create_user_command(email: str, role: str, name: str, password: str) -> None
 
 
 @csa_cli.command("demo")
-def demo_command() -> None:
+@click.option("--if-empty", is_flag=True, help="Load only into a database without users.")
+def demo_command(if_empty: bool) -> None:
     """Load the demo farm (idempotent: a second run changes nothing)."""
-    from csa.demo import load_demo
+    from csa.demo import database_is_empty, load_demo
 
+    if if_empty and not database_is_empty():
+        click.echo("The database has data already; the demo is not loaded.")
+        return
     summary = load_demo()
     db.session.commit()
     click.echo(summary)

@@ -61,11 +61,18 @@ def auth_pw() -> str:
 
 def test_open_redirect_is_rejected(client, make_user):
     user = make_user(Role.COORDINATOR)
-    for evil in ("https://evil.example/", "//evil.example/", "/\\evil.example", "\\\\evil.example",
-                 "http:/evil.example", "javascript:alert(1)"):
+    for evil in (
+        "https://evil.example/",
+        "//evil.example/",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "http:/evil.example",
+        "javascript:alert(1)",
+    ):
         client.post("/auth/logout")
         response = client.post(
-            "/auth/login", query_string={"next": evil},
+            "/auth/login",
+            query_string={"next": evil},
             data={"email": user.email, "password": auth_pw()},
         )
         assert response.status_code == 302
@@ -82,7 +89,8 @@ def test_invitation_link_sets_password_once(app, client, db, make_user):
     token = accounts.invite_token(user)
     assert client.get(f"/auth/set-password/{token}").status_code == 200
     response = client.post(
-        f"/auth/set-password/{token}", data={"password": "new-password-1", "confirm": "new-password-1"}
+        f"/auth/set-password/{token}",
+        data={"password": "new-password-1", "confirm": "new-password-1"},
     )
     assert response.status_code == 302
     assert user.check_password("new-password-1")

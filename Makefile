@@ -1,0 +1,64 @@
+# Two commands on a fresh machine: `make run` (app with demo data) and `make test` (everything).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+APT_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core fonts-noto-core
+APT_TEST_PACKAGES := chromium poppler-utils
+export FLASK_APP := app
+
+.PHONY: run test setup system-deps system-test-deps lint db demo scheduler bench clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/activate pyproject.toml
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+# Debian packages WeasyPrint and the browser tests need; installed only when missing.
+system-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+system-test-deps: system-deps
+	@missing=$$(for p in $(APT_TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+setup: system-deps $(VENV)/.installed
+
+db: setup
+	$(BIN)/flask db upgrade
+
+demo: db
+	$(BIN)/flask csa demo
+
+run: db
+	@$(BIN)/flask csa demo --if-empty
+	@echo ""
+	@echo "  csa is running on http://127.0.0.1:$(PORT)"
+	@echo "  Demo logins (password: harvest-demo):"
+	@echo "    coordinator@demo.farm   farmer@demo.farm   member@demo.farm"
+	@echo ""
+	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: system-test-deps $(VENV)/.installed lint
+	$(BIN)/pytest -q
+
+bench: setup
+	$(BIN)/python -m csa.bench all
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

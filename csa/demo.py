@@ -1,0 +1,247 @@
+"""A believable demo farm, with dates relative to the day it is loaded.
+
+Loading twice changes nothing: everything is looked up by its natural key first.
+Demo logins exist only here, never in a real installation.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date, time, timedelta
+
+from sqlalchemy import func, select
+
+from csa.extensions import db
+from csa.models import (
+    Crop,
+    Member,
+    Membership,
+    MembershipStatus,
+    PickupSite,
+    Role,
+    Season,
+    ShareType,
+    User,
+)
+from csa.services import accounts
+
+DEMO_PASSWORD = "harvest-demo"  # noqa: S105 - published demo password, demo data only
+SEASON_NAME = "Demo season"
+
+SHARE_TYPES = [("Full", 1000, 120000), ("Half", 500, 65000), ("Family", 1500, 170000)]
+
+# name, address, weekday, opens, closes, capacity
+SITES = [
+    ("Old Mill", "Młyńska 4, Kraków", 1, time(16), time(19), 30),
+    ("Town Hall", "Rynek 1, Kraków", 3, time(15), time(18), 25),
+    ("Green School", "Szkolna 12, Wieliczka", 4, time(14, 30), time(17, 30), 20),
+    ("Farm Gate", "Polna 7, Zabierzów", 5, time(9), time(12), 15),
+]
+
+# name, unit, step in thousandths of the unit
+CROPS = [
+    ("Tomatoes", "kg", 50),
+    ("Potatoes", "kg", 100),
+    ("Carrots", "kg", 50),
+    ("Courgettes", "kg", 50),
+    ("Onions", "kg", 50),
+    ("Beetroot", "kg", 50),
+    ("Lettuce", "head", 1000),
+    ("Kale", "bunch", 1000),
+    ("Radishes", "bunch", 1000),
+    ("Dill", "bunch", 1000),
+    ("Cucumbers", "piece", 1000),
+    ("Cabbage", "head", 1000),
+    ("Pumpkins", "piece", 1000),
+    ("Leeks", "piece", 1000),
+    ("Strawberries", "kg", 50),
+]
+
+FIRST = {
+    "pl": [
+        "Agnieszka",
+        "Piotr",
+        "Małgorzata",
+        "Krzysztof",
+        "Zofia",
+        "Łukasz",
+        "Joanna",
+        "Paweł",
+        "Katarzyna",
+        "Tomasz",
+        "Ewa",
+        "Michał",
+        "Anna",
+        "Grzegorz",
+        "Magdalena",
+        "Jędrzej",
+    ],
+    "nl": ["Sanne", "Daan", "Femke", "Joost", "Lotte", "Bram", "Anouk", "Thijs", "Eline", "Ruben"],
+    "ru": ["Анна", "Дмитрий", "Ольга", "Сергей", "Наталья", "Алексей", "Екатерина", "Иван"],
+    "en": ["Emily", "James", "Olivia", "Harry", "Sophie", "George", "Grace", "Thomas"],
+}
+LAST = {
+    "pl": [
+        "Nowak",
+        "Kowalska",
+        "Wiśniewski",
+        "Wójcik",
+        "Kamińska",
+        "Lewandowski",
+        "Zieliński",
+        "Szymańska",
+        "Woźniak",
+        "Dąbrowski",
+        "Kozłowska",
+        "Jankowski",
+        "Mazur",
+        "Żak",
+    ],
+    "nl": ["de Vries", "van Dijk", "Bakker", "Janssen", "Visser", "Smit", "de Boer", "Mulder"],
+    "ru": ["Иванова", "Смирнов", "Кузнецова", "Попов", "Васильева", "Соколов", "Михайлова"],
+    "en": ["Smith", "Jones", "Taylor", "Brown", "Wilson", "Evans", "Thomas", "Roberts"],
+}
+ASCII = str.maketrans("ąćęłńóśźżĄĆĘŁŃÓŚŹŻ", "acelnoszzACELNOSZZ")
+CYRILLIC = dict(
+    zip(
+        "абвгдеёжзийклмнопрстуфхцчшщыэюя",
+        [
+            "a",
+            "b",
+            "v",
+            "g",
+            "d",
+            "e",
+            "e",
+            "zh",
+            "z",
+            "i",
+            "y",
+            "k",
+            "l",
+            "m",
+            "n",
+            "o",
+            "p",
+            "r",
+            "s",
+            "t",
+            "u",
+            "f",
+            "kh",
+            "ts",
+            "ch",
+            "sh",
+            "shch",
+            "y",
+            "e",
+            "yu",
+            "ya",
+        ],
+        strict=True,
+    )
+)
+MEMBER_COUNT = 80
+
+
+def _slug(name: str) -> str:
+    text = name.lower().translate(ASCII)
+    text = "".join(CYRILLIC.get(c, c) for c in text)
+    return "".join(c if c.isalnum() else "." for c in text).strip(".")
+
+
+def _get_or_add(model: type, key: dict[str, object], **values: object) -> object:
+    row = db.session.scalar(select(model).filter_by(**key))
+    if row is None:
+        row = model(**key, **values)
+        db.session.add(row)
+    return row
+
+
+def season_dates(today: date) -> tuple[date, date]:
+    """The season began about ten weeks ago and runs about twenty weeks more."""
+    start = today - timedelta(weeks=10, days=today.weekday())
+    return start, start + timedelta(weeks=30, days=-1)
+
+
+def demo_is_loaded() -> bool:
+    return db.session.scalar(select(Season.id).where(Season.name == SEASON_NAME)) is not None
+
+
+def database_is_empty() -> bool:
+    return not db.session.scalar(select(func.count()).select_from(User))
+
+
+def load_demo(today: date | None = None) -> str:
+    """Create the demo farm unless it is there; return a one-line summary."""
+    today = today or date.today()
+    if demo_is_loaded():
+        return "The demo farm is loaded already; nothing changed."
+    rng = random.Random(2027)  # the same farm every time
+    start, end = season_dates(today)
+    season = Season(name=SEASON_NAME, start=start, end=end)
+    db.session.add(season)
+    types = [
+        _get_or_add(ShareType, {"name": n}, weight_milli=w, price_cents=p)
+        for n, w, p in SHARE_TYPES
+    ]
+    sites = [
+        _get_or_add(PickupSite, {"name": n}, address=a, weekday=wd, opens=o, closes=c, capacity=cap)
+        for n, a, wd, o, c, cap in SITES
+    ]
+    for name, unit, step in CROPS:
+        _get_or_add(Crop, {"name": name}, unit=unit, step_milli=step)
+    db.session.flush()
+
+    used: set[str] = set()
+    memberships: list[Membership] = []
+    languages = ["pl"] * 5 + ["nl"] * 2 + ["ru"] * 2 + ["en"] * 2
+    for i in range(MEMBER_COUNT):
+        lang = languages[i % len(languages)]
+        while True:
+            name = f"{rng.choice(FIRST[lang])} {rng.choice(LAST[lang])}"
+            if name not in used:
+                used.add(name)
+                break
+        email = f"{_slug(name)}@example.org"
+        member = Member(
+            name=name,
+            email=email,
+            locale="pl" if lang == "pl" else "en",
+            phone=f"+48 600 {100 + i:03d} {rng.randint(100, 999)}",
+        )
+        share_type = rng.choices(types, weights=[6, 3, 2])[0]
+        site = sites[i % len(sites)]
+        status = MembershipStatus.ACTIVE
+        if i == MEMBER_COUNT - 1:
+            status = MembershipStatus.WAITING
+        elif i == MEMBER_COUNT - 2:
+            status = MembershipStatus.PAUSED
+        membership = Membership(
+            member=member,
+            season=season,
+            share_type=share_type,
+            shares=2 if i % 17 == 5 else 1,
+            site=site,
+            start=start,
+            end=end,
+            status=status,
+        )
+        db.session.add_all([member, membership])
+        memberships.append(membership)
+    db.session.flush()
+
+    # The demo member's login is tied to the first household.
+    demo_member = memberships[0].member
+    for email, role, name, member in (
+        ("coordinator@demo.farm", Role.COORDINATOR, "Kasia (coordinator)", None),
+        ("farmer@demo.farm", Role.FARMER, "Bartek (farmer)", None),
+        ("member@demo.farm", Role.MEMBER, demo_member.name, demo_member),
+    ):
+        if db.session.scalar(select(User).where(User.email == email)) is None:
+            accounts.create_user(email, role, password=DEMO_PASSWORD, name=name, member=member)
+    db.session.flush()
+    return (
+        f"Demo farm loaded: season {start}..{end}, {len(memberships)} memberships, "
+        f"{len(sites)} sites, {len(CROPS)} crops."
+    )

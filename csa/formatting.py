@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from flask_babel import format_decimal, get_locale, lazy_gettext
 from babel.dates import get_day_names
+from flask_babel import format_decimal, get_locale, lazy_gettext
 
 from csa.quantity import MILLI
 

@@ -139,7 +139,7 @@ class Season(db.Model):
     end: Mapped[date] = mapped_column(Date)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
-    __table_args__ = (CheckConstraint("start <= \"end\"", name="dates"),)
+    __table_args__ = (CheckConstraint('start <= "end"', name="dates"),)
 
 
 class ShareType(db.Model):
@@ -207,7 +207,7 @@ class Membership(db.Model):
     __table_args__ = (
         UniqueConstraint("member_id", "season_id", name="uq_membership_member_season"),
         CheckConstraint("shares > 0", name="shares_positive"),
-        CheckConstraint("start <= \"end\"", name="dates"),
+        CheckConstraint('start <= "end"', name="dates"),
     )
 
     @property

@@ -39,11 +39,19 @@ def make_farm(start: date = date(2027, 5, 1), end: date = date(2027, 11, 30)) ->
     half = ShareType(name="Half", weight_milli=500, price_cents=65000)
     family = ShareType(name="Family", weight_milli=1500, price_cents=170000)
     tue = PickupSite(
-        name="Old Mill", address="Mill Lane 1", weekday=1, opens=time(16), closes=time(19),
+        name="Old Mill",
+        address="Mill Lane 1",
+        weekday=1,
+        opens=time(16),
+        closes=time(19),
         capacity=40,
     )
     thu = PickupSite(
-        name="Town Hall", address="Market Sq 2", weekday=3, opens=time(15), closes=time(18),
+        name="Town Hall",
+        address="Market Sq 2",
+        weekday=3,
+        opens=time(15),
+        closes=time(18),
         capacity=3,
     )
     tomatoes = Crop(name="Tomatoes", unit="kg", step_milli=50)

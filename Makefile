@@ -47,7 +47,10 @@ run: db
 	@echo "  csa is running on http://127.0.0.1:$(PORT)"
 	@echo "  Demo logins (password: harvest-demo):"
 	@echo "    coordinator@demo.farm   farmer@demo.farm   member@demo.farm"
+	@echo "  The scheduler runs beside it as its own process (one only: it holds a database lease)."
 	@echo ""
+	@$(BIN)/flask csa scheduler & sched=$$!; \
+	trap 'kill $$sched 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 lint: $(VENV)/.installed

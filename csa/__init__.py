@@ -131,12 +131,20 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from csa.auth.views import bp as auth_bp
+    from csa.calendar_views.views import bp as calendar_bp
+    from csa.harvest.views import bp as harvest_bp
     from csa.main.views import bp as main_bp
     from csa.register.views import bp as register_bp
+    from csa.rounds.views import bp as rounds_bp
+    from csa.share.views import bp as share_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp, url_prefix="/auth")
     app.register_blueprint(register_bp, url_prefix="/register")
+    app.register_blueprint(calendar_bp, url_prefix="/calendar")
+    app.register_blueprint(harvest_bp, url_prefix="/harvest")
+    app.register_blueprint(rounds_bp, url_prefix="/rounds")
+    app.register_blueprint(share_bp, url_prefix="/share")
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -5,6 +5,9 @@ Each command commits once at the end, or writes nothing and exits non-zero with 
 
 from __future__ import annotations
 
+from datetime import date
+from typing import BinaryIO
+
 import click
 from flask.cli import AppGroup
 
@@ -55,3 +58,173 @@ def demo_command(if_empty: bool) -> None:
     summary = load_demo()
     db.session.commit()
     click.echo(summary)
+
+
+@csa_cli.command("run-jobs")
+def run_jobs_command() -> None:
+    """Run every due scheduler job once now and exit (cron-friendly)."""
+    from csa.jobs import run_due_jobs
+
+    report = run_due_jobs()
+    click.echo(str(report))
+
+
+@csa_cli.command("scheduler")
+def scheduler_command() -> None:
+    """Run the scheduler in the foreground: the one production process that runs jobs."""
+    from flask import current_app
+
+    from csa.jobs import run_scheduler
+
+    run_scheduler(current_app._get_current_object())  # type: ignore[attr-defined]
+
+
+@csa_cli.command("import-members")
+@click.argument("file", type=click.File("rb"))
+def import_members_command(file: BinaryIO) -> None:
+    """Import members and memberships from a CSV file; a bad line imports nothing."""
+    from csa.errors import ValidationFailed
+    from csa.services.register_csv import import_members
+
+    try:
+        summary = import_members(file.read())
+    except ValidationFailed as exc:
+        db.session.rollback()
+        click.echo(str(exc), err=True)
+        for problem in exc.problems:
+            if problem != str(exc):
+                click.echo(problem, err=True)
+        raise SystemExit(1) from None
+    db.session.commit()
+    click.echo(summary.message())
+
+
+@csa_cli.command("export-members")
+@click.option("--season", "season_name", default=None, help="Only this season (by name).")
+def export_members_command(season_name: str | None) -> None:
+    """Write the register as CSV to stdout, in the columns import-members reads."""
+    from sqlalchemy import func, select
+
+    from csa.models import Season
+    from csa.services.register import RegisterFilter, memberships_select
+    from csa.services.register_csv import export_members
+
+    flt = RegisterFilter()
+    if season_name is not None:
+        wanted = season_name.strip().lower()
+        season = db.session.scalar(select(Season).where(func.lower(Season.name) == wanted))
+        if season is None:
+            raise click.ClickException(f"No season is called {season_name}.")
+        flt.season_id = season.id
+    click.echo(export_members(db.session.scalars(memberships_select(flt))), nl=False)
+
+
+@csa_cli.command("crops")
+def crops_command() -> None:
+    """List the active crops as CSV (name,unit,step), e.g. to check names for record-harvest."""
+    import csv
+    import sys
+
+    from csa.quantity import milli_to_str
+    from csa.services.harvest import active_crops
+
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["name", "unit", "step"])
+    for crop in active_crops():
+        writer.writerow([crop.name, crop.unit, milli_to_str(crop.step_milli)])
+
+
+@csa_cli.command("record-harvest")
+@click.argument("round_date", metavar="DATE")
+@click.argument("crop")
+@click.argument("quantity")
+@click.option("--by", "by_email", default=None, help="E-mail of the user recording it.")
+def record_harvest_command(round_date: str, crop: str, quantity: str, by_email: str | None) -> None:
+    """Record a harvest for the round on DATE (ISO): CROP by name, QUANTITY like 12,5 or 12.5."""
+    from datetime import date
+
+    from sqlalchemy import select
+
+    from csa.formatting import format_quantity
+    from csa.models import User
+    from csa.services.harvest import HarvestInvalid, record_harvest
+    from csa.services.split import round_on
+
+    try:
+        on_date = date.fromisoformat(round_date)
+    except ValueError:
+        fail(CsaError(f"{round_date!r} is not a date; write it as YYYY-MM-DD, e.g. 2027-05-04."))
+    round_ = round_on(on_date)
+    if round_ is None:
+        fail(CsaError(f"There is no round on {on_date.isoformat()}."))
+    user = None
+    if by_email is not None:
+        user = db.session.scalar(select(User).where(User.email == by_email.strip().lower()))
+        if user is None:
+            fail(CsaError(f"There is no user with the e-mail {by_email}."))
+    try:
+        entries = record_harvest(round_, [(crop, quantity)], user)
+    except HarvestInvalid as exc:
+        messages = [m for m in (exc.round_error, exc.lines_error) if m]
+        messages += [m for line in exc.line_errors.values() for m in line]
+        fail(CsaError("Nothing was recorded: " + " ".join(messages)))
+    db.session.commit()
+    for entry in entries:
+        click.echo(
+            f"Recorded {format_quantity(entry.quantity_milli, entry.crop.unit)} of "
+            f"{entry.crop.name} for the round of {on_date.isoformat()}."
+        )
+
+
+def _iso_date(text: str) -> date:
+    """Read a command's DATE argument, or exit 1 saying how to write it."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        fail(CsaError(f"{text!r} is not a date; write it as YYYY-MM-DD, e.g. 2027-05-04."))
+        raise  # unreachable: fail() exits
+
+
+@csa_cli.command("add-round")
+@click.argument("round_date", metavar="DATE")
+def add_round_command(round_date: str) -> None:
+    """Add a round by hand; refused when no active pickup site serves that weekday."""
+    from csa.services.rounds import create_round
+
+    try:
+        round_ = create_round(_iso_date(round_date))
+    except CsaError as exc:
+        fail(exc)
+    db.session.commit()
+    click.echo(f"Added the round of {round_.date.isoformat()} ({round_.date:%A}).")
+
+
+@csa_cli.command("lock-round")
+@click.argument("round_date", metavar="DATE")
+def lock_round_command(round_date: str) -> None:
+    """Store the round's split and lock it; a locked round is left as it is."""
+    from csa.services.split import get_round, lock_round
+
+    try:
+        round_ = get_round(_iso_date(round_date))
+        locked = lock_round(round_)
+    except CsaError as exc:
+        fail(exc)
+    db.session.commit()
+    if locked:
+        click.echo(f"Locked the round of {round_.date.isoformat()}; its split is stored.")
+    else:
+        click.echo(f"The round of {round_.date.isoformat()} was locked already; nothing changed.")
+
+
+@csa_cli.command("export-round")
+@click.argument("round_date", metavar="DATE")
+def export_round_command(round_date: str) -> None:
+    """Print the round's allocations as CSV (stored once locked, computed before)."""
+    from csa.services.split import export_csv, get_round, round_split
+
+    try:
+        round_ = get_round(_iso_date(round_date))
+    except CsaError as exc:
+        fail(exc)
+    click.echo(export_csv(round_split(round_)), nl=False)

@@ -29,6 +29,14 @@ class Config:
     INVITE_MAX_AGE_SECONDS = 7 * 24 * 3600
     # The most of one crop a single harvest entry may record, in the crop's unit.
     MAX_HARVEST_QUANTITY = 20000
+    # A round locks CUTOFF_DAYS_BEFORE its date at CUTOFF_TIME, in TIMEZONE.
+    CUTOFF_DAYS_BEFORE = 1
+    CUTOFF_TIME = "18:00"
+    ROUNDS_WEEKS_AHEAD = 6  # the scheduler keeps this many weeks of rounds ahead
+    SCHEDULER_INTERVAL_SECONDS = 60
+    SCHEDULER_LEASE_SECONDS = 300
+    # Used in e-mails and calendar feeds, where there is no request to take the host from.
+    BASE_URL = "http://127.0.0.1:5000"
     MAIL_SERVER = ""
     MAIL_PORT = 25
     MAIL_USE_TLS = False
@@ -36,6 +44,11 @@ class Config:
     MAIL_PASSWORD = ""
     MAIL_SENDER = "csa@localhost"
     SQLALCHEMY_ENGINE_OPTIONS: dict[str, object] = {}
+    # Distribution sheets (csa.sheets): paper "A4" or "letter"; sites render in this many
+    # worker processes once a round has SHEETS_PARALLEL_MIN_ROWS members (1: no workers).
+    SHEETS_PAGE_SIZE = "A4"
+    SHEETS_WORKERS = 2
+    SHEETS_PARALLEL_MIN_ROWS = 150
 
 
 def instance_secret_key(instance_path: str) -> str:

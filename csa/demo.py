@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import random
 from datetime import date, time, timedelta
+from fractions import Fraction
 
 from sqlalchemy import func, select
 
 from csa.extensions import db
 from csa.models import (
     Crop,
+    HarvestEntry,
+    Hold,
+    HoldMode,
     Member,
     Membership,
     MembershipStatus,
+    OptOut,
     PickupSite,
     Role,
     Season,
@@ -241,7 +246,91 @@ def load_demo(today: date | None = None) -> str:
         if db.session.scalar(select(User).where(User.email == email)) is None:
             accounts.create_user(email, role, password=DEMO_PASSWORD, name=name, member=member)
     db.session.flush()
+    farmer = db.session.scalar(select(User).where(User.email == "farmer@demo.farm"))
+    locked, current = _load_rounds(rng, today, start, memberships, farmer)
     return (
         f"Demo farm loaded: season {start}..{end}, {len(memberships)} memberships, "
-        f"{len(sites)} sites, {len(CROPS)} crops."
+        f"{len(sites)} sites, {len(CROPS)} crops, {locked} locked rounds, "
+        f"current round {current}."
     )
+
+
+# Per crop: amount per full share per week (in the crop's unit) and the weeks it is in season.
+HARVEST_PLAN = {
+    "Tomatoes": (Fraction(3, 2), range(4, 30)),
+    "Potatoes": (Fraction(2), range(0, 30)),
+    "Carrots": (Fraction(1), range(0, 30)),
+    "Courgettes": (Fraction(1), range(2, 16)),
+    "Onions": (Fraction(1, 2), range(6, 30)),
+    "Beetroot": (Fraction(3, 4), range(3, 30)),
+    "Lettuce": (Fraction(1), range(0, 14)),
+    "Kale": (Fraction(1), range(8, 30)),
+    "Radishes": (Fraction(1), range(0, 8)),
+    "Dill": (Fraction(1), range(0, 12)),
+    "Cucumbers": (Fraction(2), range(3, 14)),
+    "Cabbage": (Fraction(1, 2), range(9, 30)),
+    "Leeks": (Fraction(2), range(10, 30)),
+    "Strawberries": (Fraction(1, 2), range(0, 4)),
+}
+SCARCE = "Pumpkins"  # a handful of pieces for a whole site: the season balance rotates them
+
+
+def _load_rounds(
+    rng: random.Random,
+    today: date,
+    start: date,
+    memberships: list[Membership],
+    farmer: User | None,
+) -> tuple[int, date | None]:
+    """Past rounds harvested and locked, the current one open and half recorded."""
+    from csa.services.rounds import create_round
+    from csa.services.split import lock_round, sites_serving
+
+    crops = {c.name: c for c in db.session.scalars(select(Crop))}
+    horizon = today + timedelta(weeks=3)
+    day, locked, current = start, 0, None
+    holders = [m for m in memberships if m.status == MembershipStatus.ACTIVE]
+    for membership in holders[3:8]:
+        db.session.add(OptOut(membership_id=membership.id, crop_id=crops["Dill"].id))
+    db.session.add(OptOut(membership_id=holders[0].id, crop_id=crops["Radishes"].id))
+    while day <= horizon:
+        sites = sites_serving(day)
+        if not sites:
+            day += timedelta(days=1)
+            continue
+        round_ = create_round(day, extra=False)
+        week = (day - start).days // 7
+        served = [m for m in holders if m.site in sites]
+        full_shares = Fraction(sum(m.weight_milli for m in served), 1000)
+        is_current = current is None and day >= today
+        if day < today or is_current:
+            for name, (per_share, weeks) in HARVEST_PLAN.items():
+                if week not in weeks or (is_current and rng.random() < 0.5):
+                    continue
+                crop = crops[name]
+                amount = per_share * full_shares * Fraction(rng.randint(85, 115), 100)
+                milli = int(amount * 1000)
+                db.session.add(
+                    HarvestEntry(round=round_, crop=crop, quantity_milli=milli, recorded_by=farmer)
+                )
+            if week >= 8:
+                pumpkins = max(1, len(served) // 3)
+                db.session.add(
+                    HarvestEntry(
+                        round=round_,
+                        crop=crops[SCARCE],
+                        quantity_milli=pumpkins * 1000,
+                        recorded_by=farmer,
+                    )
+                )
+            for membership in rng.sample(served, k=min(2, len(served))):
+                mode = HoldMode.DONATE if rng.random() < 0.5 else HoldMode.OTHERS
+                db.session.add(Hold(membership_id=membership.id, round_date=day, mode=mode))
+        db.session.flush()
+        if day < today:
+            lock_round(round_, farmer)
+            locked += 1
+        elif is_current:
+            current = day
+        day += timedelta(days=1)
+    return locked, current

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from csa.extensions import db
+from csa.schedule import Rhythm
 from csa.timeutil import utcnow
 
 MILLI = 1000
@@ -178,10 +179,11 @@ class PickupSite(db.Model):
 
     def serves(self, on_date: date) -> bool:
         """True when this site hands out shares on that date."""
-        if not self.active or on_date.weekday() != self.weekday:
-            return False
-        every = max(1, self.every_weeks)
-        return on_date.isocalendar().week % every == self.week_offset % every
+        return self.active and self.rhythm.serves(on_date)
+
+    @property
+    def rhythm(self) -> Rhythm:
+        return Rhythm(self.weekday, self.every_weeks, self.week_offset)
 
 
 class Membership(db.Model):
@@ -240,10 +242,17 @@ class Round(db.Model):
     locked_at: Mapped[datetime | None] = mapped_column(DateTime)
     cancel_reason: Mapped[str] = mapped_column(String(300), default="")
     extra: Mapped[bool] = mapped_column(Boolean, default=False)  # added by hand
+    # Set when a round was moved: it still feeds the sites of the date it was planned on.
+    moved_from: Mapped[date | None] = mapped_column(Date)
     sheets_at: Mapped[datetime | None] = mapped_column(DateTime)
     notified_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     harvests: Mapped[list[HarvestEntry]] = relationship(back_populates="round")
+
+    @property
+    def schedule_date(self) -> date:
+        """The date whose sites this round feeds (its own, unless it was moved)."""
+        return self.moved_from or self.date
 
     @property
     def is_locked(self) -> bool:
@@ -275,7 +284,7 @@ class HarvestAudit(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
     entry_id: Mapped[int | None] = mapped_column(Integer)  # no FK: the entry may be deleted
-    crop_id: Mapped[int] = mapped_column(ForeignKey("crop.id"))
+    crop_id: Mapped[int | None] = mapped_column(ForeignKey("crop.id"))  # None: round events
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     action: Mapped[str] = mapped_column(String(20))  # create, update, delete, reopen, lock
@@ -283,7 +292,7 @@ class HarvestAudit(db.Model):
     after_milli: Mapped[int | None] = mapped_column(Integer)
     note: Mapped[str] = mapped_column(String(300), default="")
 
-    crop: Mapped[Crop] = relationship()
+    crop: Mapped[Crop | None] = relationship()
     user: Mapped[User | None] = relationship()
 
 

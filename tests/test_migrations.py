@@ -17,8 +17,9 @@ def _drop_everything() -> None:
         conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
 
 
-def test_migrations_match_models(app_config):
+def test_migrations_match_models(app_config, forget_schema):
     app = create_app(app_config)
+    forget_schema()
     with app.app_context():
         _drop_everything()
         try:

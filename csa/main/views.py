@@ -12,8 +12,8 @@ from csa.models import Role
 bp = Blueprint("main", __name__)
 
 HOME = {
-    Role.MEMBER: "main.index",
-    Role.FARMER: "main.index",
+    Role.MEMBER: "share.mine",
+    Role.FARMER: "harvest.record",
     Role.COORDINATOR: "register.memberships",
     Role.ADMIN: "register.memberships",
 }

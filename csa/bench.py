@@ -1,0 +1,346 @@
+"""Benchmarks that print figures: `python -m csa.bench split|store|all [--runs N]`.
+
+Never timed tests: this machine is shared and noisy, so each figure is the median of runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date
+from datetime import time as clock
+from pathlib import Path
+
+MEMBERSHIPS = 5000
+CROPS = 30
+BENCH_DATE = date(2027, 6, 1)  # a Tuesday
+
+
+def median_of(runs: int, fn: Callable[[], float]) -> tuple[float, list[float]]:
+    samples = [fn() for _ in range(runs)]
+    return statistics.median(samples), samples
+
+
+def bench_split(runs: int) -> None:
+    """The pure split of one round: 5,000 memberships x 30 crops."""
+    from csa.splitbench import bench_split as run
+
+    result = run(memberships=MEMBERSHIPS, crops=CROPS, repeat=runs)
+    print(f"split  {MEMBERSHIPS} memberships x {CROPS} crops: {result}")
+
+
+def _build_round(app: object, memberships: int, crops: int) -> None:
+    """A farm with one round at one Tuesday site, every membership eligible, every crop cut."""
+    import random
+
+    from sqlalchemy import insert
+
+    from csa.extensions import db
+    from csa.models import (
+        Crop,
+        HarvestEntry,
+        Member,
+        Membership,
+        PickupSite,
+        Round,
+        Season,
+        ShareType,
+    )
+
+    rng = random.Random(5)
+    db.create_all()
+    season = Season(name="Bench", start=date(2027, 5, 1), end=date(2027, 11, 30))
+    types = [ShareType(name=n, weight_milli=w) for n, w in (("H", 500), ("F", 1000), ("X", 1500))]
+    site = PickupSite(
+        name="Bench site", weekday=1, opens=clock(16), closes=clock(19), capacity=memberships
+    )
+    db.session.add_all([season, site, *types])
+    db.session.flush()
+    db.session.execute(
+        insert(Member),
+        [
+            {"name": f"Member {i}", "email": f"m{i}@bench.example", "calendar_token": f"t{i}"}
+            for i in range(memberships)
+        ],
+    )
+    member_ids = list(db.session.scalars(db.select(Member.id)))
+    db.session.execute(
+        insert(Membership),
+        [
+            {
+                "member_id": mid,
+                "season_id": season.id,
+                "share_type_id": rng.choice(types).id,
+                "shares": 1 + (i % 7 == 0),
+                "site_id": site.id,
+                "start": season.start,
+                "end": season.end,
+                "status": "active",
+            }
+            for i, mid in enumerate(member_ids)
+        ],
+    )
+    crop_rows = [
+        Crop(name=f"Crop {i}", unit="kg" if i % 2 else "piece", step_milli=50 if i % 2 else 1000)
+        for i in range(crops)
+    ]
+    round_ = Round(date=BENCH_DATE)
+    db.session.add_all([*crop_rows, round_])
+    db.session.flush()
+    for crop in crop_rows:
+        per_share = rng.randint(300, 2500) if crop.unit == "kg" else rng.randint(0, 2000)
+        qty = per_share * memberships + rng.randint(0, 999)
+        db.session.add(HarvestEntry(round=round_, crop=crop, quantity_milli=max(qty, 1000)))
+    db.session.commit()
+
+
+def bench_store(runs: int) -> None:
+    """Lock a round of 5,000 x 30 in SQLite: load, split, store allocations, commit."""
+    from sqlalchemy import delete, func, select, update
+
+    from csa import create_app
+    from csa.extensions import db
+    from csa.models import Allocation, Round, RoundStatus, RoundSurplus
+    from csa.services.split import compute_split, store_split
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
+        with app.app_context():
+            _build_round(app, MEMBERSHIPS, CROPS)
+            round_ = db.session.scalar(select(Round))
+            compute_times, store_times = [], []
+            rows = 0
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                split = compute_split(round_)
+                t1 = time.perf_counter()
+                rows = store_split(split)
+                db.session.execute(
+                    update(Round).where(Round.id == round_.id).values(status=RoundStatus.LOCKED)
+                )
+                db.session.commit()
+                t2 = time.perf_counter()
+                compute_times.append(t1 - t0)
+                store_times.append(t2 - t1)
+                stored = db.session.scalar(select(func.count()).select_from(Allocation))
+                assert stored == rows, (stored, rows)
+                db.session.execute(delete(Allocation))
+                db.session.execute(delete(RoundSurplus))
+                db.session.execute(update(Round).values(status=RoundStatus.OPEN))
+                db.session.commit()
+                db.session.expire_all()
+            db.engine.dispose()
+    pairs = zip(compute_times, store_times, strict=True)
+    print(
+        f"store  {MEMBERSHIPS} memberships x {CROPS} crops in SQLite ({rows} allocation rows): "
+        f"load+split median {statistics.median(compute_times):.3f} s, "
+        f"store+commit median {statistics.median(store_times):.3f} s "
+        f"(runs: {', '.join(f'{a:.2f}+{b:.2f}' for a, b in pairs)})"
+    )
+
+
+SHEET_SIZES = ((1000, 20), (5000, 50))
+SHEET_CROPS = (
+    ("Tomatoes", "kg", 50),
+    ("Pumpkins", "piece", 1000),
+    ("Lettuce", "head", 1000),
+    ("Carrots", "kg", 50),
+    ("Potatoes", "kg", 100),
+    ("Onions", "kg", 50),
+    ("Kale", "bunch", 1000),
+    ("Courgettes", "piece", 1000),
+    ("Beetroot", "kg", 50),
+    ("Cucumbers", "piece", 1000),
+    ("Radishes", "bunch", 1000),
+    ("Spinach", "kg", 50),
+    ("Leeks", "piece", 1000),
+    ("Garlic", "head", 1000),
+    ("Cabbage", "head", 1000),
+)
+FIRST = [
+    "Żaneta",
+    "Дмитрий",
+    "Ĳsbrand",
+    "Anna",
+    "Łukasz",
+    "Grzegorz",
+    "Ольга",
+    "Maarten",
+    "Jürgen",
+    "Zoë",
+]
+LAST = [
+    "Wiśniewska",
+    "Смирнов",
+    "van Dijk",
+    "Nowak",
+    "Kowalski",
+    "Żółkiewski",
+    "Иванова",
+    "de Vries",
+    "Müller",
+    "Brontë",
+    "Szczęsny",
+    "Jansen",
+]
+
+
+def _build_sheet_round(memberships: int, sites: int, crops: int) -> None:
+    """A farm with `sites` Tuesday sites and one round where every crop was cut."""
+    import random
+
+    from sqlalchemy import insert
+
+    from csa.extensions import db
+    from csa.models import (
+        Crop,
+        HarvestEntry,
+        Member,
+        Membership,
+        PickupSite,
+        Round,
+        Season,
+        ShareType,
+    )
+
+    rng = random.Random(7)
+    db.create_all()
+    season = Season(name="Bench", start=date(2027, 5, 1), end=date(2027, 11, 30))
+    types = [
+        ShareType(name=n, weight_milli=w)
+        for n, w in (("Half", 500), ("Full", 1000), ("Family", 1500))
+    ]
+    site_rows = [
+        PickupSite(
+            name=f"Site {i:02d} {rng.choice(LAST)}",
+            address=f"Street {i}, Town",
+            weekday=1,
+            opens=clock(16),
+            closes=clock(19),
+            capacity=memberships,
+        )
+        for i in range(sites)
+    ]
+    db.session.add_all([season, *types, *site_rows])
+    db.session.flush()
+    db.session.execute(
+        insert(Member),
+        [
+            {
+                "name": f"{rng.choice(FIRST)} {rng.choice(LAST)} {i}",
+                "email": f"m{i}@bench.example",
+                "calendar_token": f"t{i}",
+            }
+            for i in range(memberships)
+        ],
+    )
+    member_ids = list(db.session.scalars(db.select(Member.id)))
+    db.session.execute(
+        insert(Membership),
+        [
+            {
+                "member_id": mid,
+                "season_id": season.id,
+                "share_type_id": rng.choice(types).id,
+                "shares": 1 + (i % 9 == 0),
+                "site_id": site_rows[i % sites].id,
+                "start": season.start,
+                "end": season.end,
+                "status": "active",
+            }
+            for i, mid in enumerate(member_ids)
+        ],
+    )
+    crop_rows = [Crop(name=n, unit=u, step_milli=st) for n, u, st in SHEET_CROPS[:crops]]
+    round_ = Round(date=BENCH_DATE)
+    db.session.add_all([*crop_rows, round_])
+    db.session.flush()
+    for crop in crop_rows:
+        per_share = rng.randint(300, 2500) if crop.unit == "kg" else rng.randint(500, 2000)
+        qty = per_share * memberships + rng.randint(0, 999)
+        db.session.add(HarvestEntry(round=round_, crop=crop, quantity_milli=qty))
+    db.session.commit()
+
+
+def _peak_mb() -> tuple[float, float]:
+    """Peak resident memory of this process and of its largest child (Linux: KiB)."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return own, children
+
+
+def bench_sheets(runs: int) -> None:
+    """Every sheet of a locked round (pickup lists, posters, packing, all sites), rendered
+    from the stored split: 1,000 memberships at 20 sites and 5,000 at 50, 15 crops."""
+    from pypdf import PdfReader
+    from sqlalchemy import select
+
+    from csa import create_app
+    from csa.extensions import db
+    from csa.models import Round
+    from csa.services.split import lock_round
+    from csa.sheets import render_round_sheets
+
+    for memberships, sites in SHEET_SIZES:
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
+            config = {
+                "SQLALCHEMY_DATABASE_URI": url,
+                "SECRET_KEY": "bench",
+                "SHEETS_DIR": str(Path(tmp) / "sheets"),
+            }
+            app = create_app(config)
+            with app.app_context():
+                _build_sheet_round(memberships, sites, len(SHEET_CROPS))
+                round_ = db.session.scalar(select(Round))
+                lock_round(round_)
+                db.session.commit()
+                samples = []
+                paths = []
+                for _ in range(runs):
+                    db.session.remove()  # load the stored split afresh every run
+                    round_ = db.session.scalar(select(Round))
+                    t0 = time.perf_counter()
+                    paths = render_round_sheets(round_, force=True)
+                    db.session.commit()
+                    samples.append(time.perf_counter() - t0)
+                pages = {p.name: len(PdfReader(p).pages) for p in paths}
+                db.engine.dispose()
+        own, children = _peak_mb()
+        pickup = sum(n for name, n in pages.items() if name.startswith("pickup-"))
+        print(
+            f"sheets {memberships} memberships, {sites} sites, {len(SHEET_CROPS)} crops: "
+            f"median {statistics.median(samples):.2f} s "
+            f"(runs: {', '.join(f'{s:.2f}' for s in samples)}); "
+            f"{len(paths)} files, {sum(pages.values())} pages "
+            f"(pickup lists {pickup}, all-sites {pages.get('all-sites.pdf', 0)}, "
+            f"packing {pages.get('packing.pdf', 0)}); "
+            f"peak RSS {own:.0f} MB, largest worker {children:.0f} MB"
+        )
+
+
+BENCHES: dict[str, Callable[[int], None]] = {
+    "split": bench_split,
+    "store": bench_store,
+    "sheets": bench_sheets,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("which", choices=[*BENCHES, "all"])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    for name, fn in BENCHES.items():
+        if args.which in (name, "all"):
+            fn(args.runs)
+
+
+if __name__ == "__main__":
+    main()

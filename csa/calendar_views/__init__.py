@@ -1,0 +1,1 @@
+"""The pickup calendar blueprint (named so it does not shadow the stdlib `calendar`)."""

@@ -1,0 +1,213 @@
+"""Scheduler jobs that reconcile the database with the calendar (PITFALLS.md, APScheduler).
+
+Every job is idempotent and commits its own small steps, so running it twice, late, or in
+two processes changes nothing the second time. Only the holder of the database lease acts:
+a second scheduler started by mistake waits without doing anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Flask, current_app
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from csa.extensions import db
+from csa.models import Lease, Round, RoundStatus
+from csa.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+LEASE_NAME = "scheduler"
+HOLDER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+# Steps run after a round locks (sheets, notices); later features append to this list.
+# Each takes a locked round, must be idempotent, and flushes only.
+AFTER_LOCK: list[Callable[[Round], None]] = []
+
+
+@dataclass
+class JobReport:
+    acted: bool = True
+    created: list[date] = field(default_factory=list)
+    locked: list[date] = field(default_factory=list)
+    notified: list[date] = field(default_factory=list)
+    distributed: list[date] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        if not self.acted:
+            return "Another scheduler holds the lease; nothing done."
+        return (
+            f"rounds created: {len(self.created)}, locked: {len(self.locked)}, "
+            f"notified: {len(self.notified)}, distributed: {len(self.distributed)}"
+        )
+
+
+def acquire_lease(name: str, holder: str, seconds: int, now: datetime | None = None) -> bool:
+    """Take or renew a lease with one atomic UPDATE (or INSERT); works on SQLite and PG."""
+    now = now or utcnow()
+    expires = now + timedelta(seconds=seconds)
+    taken = db.session.execute(
+        update(Lease)
+        .where(Lease.name == name, or_(Lease.holder == holder, Lease.expires_at < now))
+        .values(holder=holder, expires_at=expires)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if taken:
+        db.session.commit()
+        return True
+    try:
+        db.session.add(Lease(name=name, holder=holder, expires_at=expires))
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()  # someone else holds it
+        return False
+    return True
+
+
+def release_lease(name: str, holder: str) -> None:
+    db.session.execute(
+        update(Lease)
+        .where(Lease.name == name, Lease.holder == holder)
+        .values(expires_at=datetime(1970, 1, 1))
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+def farm_today(now_utc: datetime) -> date:
+    """Today's date on the farm, whatever zone the host runs in."""
+    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    return now_utc.replace(tzinfo=ZoneInfo("UTC")).astimezone(tz).date()
+
+
+def create_rounds(now: datetime, report: JobReport) -> None:
+    """Make sure the rounds of the coming weeks exist."""
+    from csa.services.calendar import ensure_rounds
+
+    created = ensure_rounds(farm_today(now), current_app.config["ROUNDS_WEEKS_AHEAD"])
+    db.session.commit()
+    report.created += [r.date for r in created]
+
+
+def lock_due_rounds(now: datetime, report: JobReport) -> None:
+    """Lock every open round whose cutoff passed; one transaction per round.
+
+    A crash mid-lock rolls that round's transaction back whole: it stays open with no
+    allocations, and the next run locks it.
+    """
+    from csa.services.split import lock_round
+
+    due = db.session.scalars(
+        select(Round)
+        .where(
+            Round.status.in_((RoundStatus.PLANNED, RoundStatus.OPEN)),
+            Round.cutoff_at.is_not(None),
+            Round.cutoff_at <= now,
+        )
+        .order_by(Round.date)
+    ).all()
+    for round_ in due:
+        try:
+            if lock_round(round_):
+                report.locked.append(round_.date)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.exception("locking the round of %s failed; the next run retries", round_.date)
+
+
+def finish_locked_rounds(report: JobReport) -> None:
+    """Run the after-lock steps (sheets, notices) of locked rounds not finished yet."""
+    from csa.notify import notify_round
+
+    pending = db.session.scalars(
+        select(Round)
+        .where(
+            Round.status.in_((RoundStatus.LOCKED, RoundStatus.CANCELLED)),
+            Round.notified_at.is_(None),
+        )
+        .order_by(Round.date)
+    ).all()
+    for round_ in pending:
+        try:
+            if round_.status == RoundStatus.LOCKED:
+                for step in AFTER_LOCK:
+                    step(round_)
+            notify_round(round_)
+            round_.notified_at = utcnow()
+            db.session.commit()
+            report.notified.append(round_.date)
+        except Exception:
+            db.session.rollback()
+            log.exception("finishing the round of %s failed; the next run retries", round_.date)
+
+
+def close_past_rounds(now: datetime, report: JobReport) -> None:
+    """Mark locked rounds before today distributed."""
+    today = farm_today(now)
+    past = db.session.scalars(
+        select(Round).where(
+            Round.status == RoundStatus.LOCKED, Round.date < today, Round.notified_at.is_not(None)
+        )
+    ).all()
+    for round_ in past:
+        round_.status = RoundStatus.DISTRIBUTED
+        report.distributed.append(round_.date)
+    db.session.commit()
+
+
+def run_due_jobs(now: datetime | None = None, holder: str = HOLDER) -> JobReport:
+    """Run every job once, if this process holds the lease. Needs an app context."""
+    now = now or utcnow()
+    if not acquire_lease(LEASE_NAME, holder, current_app.config["SCHEDULER_LEASE_SECONDS"], now):
+        return JobReport(acted=False)
+    report = JobReport()
+    create_rounds(now, report)
+    lock_due_rounds(now, report)
+    finish_locked_rounds(report)
+    close_past_rounds(now, report)
+    log.info("jobs: %s", report)
+    return report
+
+
+def tick(app: Flask) -> None:
+    """The scheduler's job: APScheduler threads have no app context, so push one."""
+    with app.app_context():
+        try:
+            run_due_jobs()
+        finally:
+            db.session.remove()
+
+
+def run_scheduler(app: Flask) -> None:
+    """Block forever running `tick` every interval (the `flask csa scheduler` process)."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    scheduler = BlockingScheduler(
+        timezone=ZoneInfo(app.config["TIMEZONE"]),
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
+    )
+    scheduler.add_job(
+        tick,
+        "interval",
+        seconds=int(app.config["SCHEDULER_INTERVAL_SECONDS"]),
+        args=[app],
+        id="csa-tick",
+        replace_existing=True,
+        next_run_time=datetime.now(ZoneInfo(app.config["TIMEZONE"])),
+    )
+    log.info("scheduler %s started, every %ss", HOLDER, app.config["SCHEDULER_INTERVAL_SECONDS"])
+    try:
+        scheduler.start()
+    finally:
+        with app.app_context():
+            release_lease(LEASE_NAME, HOLDER)

@@ -1,0 +1,194 @@
+"""Rounds: the list of distribution dates and each round's split, lock, reopen and export.
+
+Views are thin: check the form, call csa.services, commit once, flash, redirect.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from csa.access import ANY_USER, FIELD, STAFF, roles
+from csa.errors import CsaError
+from csa.extensions import db
+from csa.formatting import unit_label
+from csa.models import HarvestEntry, PickupSite, Role, Round
+from csa.rounds import table as tables
+from csa.rounds.forms import STATUS_LABELS, AddRoundForm, LockForm, ReopenForm
+from csa.services import rounds as rounds_svc
+from csa.services import share as share_svc
+from csa.services.split import export_csv, lock_round, reopen_round, round_on, round_split
+from csa.share.forms import HOLD_LABELS
+
+bp = Blueprint("rounds", __name__)
+
+
+@bp.context_processor
+def labels() -> dict[str, Any]:
+    return {"round_status_labels": STATUS_LABELS, "hold_labels": HOLD_LABELS}
+
+
+def round_or_404(iso: str) -> Round:
+    """The round on an ISO date from the URL; 404 for a malformed date or no round."""
+    try:
+        on_date = dt.date.fromisoformat(iso)
+    except ValueError:
+        abort(404)
+    found = round_on(on_date)
+    if found is None:
+        abort(404)
+    return found
+
+
+def _is_staff() -> bool:
+    return bool(current_user.role in STAFF)
+
+
+def _index_page(form: AddRoundForm, status: int = 200) -> ResponseReturnValue:
+    rounds = db.session.scalars(select(Round).order_by(Round.date.desc())).all()
+    sites = db.session.scalars(select(PickupSite).order_by(PickupSite.name)).all()
+    entries: dict[int, int] = {
+        round_id: count
+        for round_id, count in db.session.execute(
+            select(HarvestEntry.round_id, func.count()).group_by(HarvestEntry.round_id)
+        )
+    }
+    served = {r.id: [s for s in sites if s.serves(r.schedule_date)] for r in rounds}
+    return (
+        render_template(
+            "rounds/index.html",
+            rounds=rounds,
+            served=served,
+            entries=entries,
+            form=form if _is_staff() else None,
+        ),
+        status,
+    )
+
+
+@bp.route("/")
+@roles(*FIELD)
+def index() -> ResponseReturnValue:
+    return _index_page(AddRoundForm())
+
+
+@bp.route("/add", methods=["POST"])
+@roles(*STAFF)
+def create() -> ResponseReturnValue:
+    form = AddRoundForm()
+    if not form.validate_on_submit():
+        return _index_page(form, 400)
+    try:
+        round_ = rounds_svc.create_round(form.date.data)
+    except CsaError as exc:
+        db.session.rollback()
+        form.date.errors = [*form.date.errors, str(exc)]
+        return _index_page(form, 400)
+    db.session.commit()
+    flash(_("Round added on %(date)s.", date=round_.date.isoformat()), "success")
+    return redirect(url_for("rounds.show", date=round_.date.isoformat()))
+
+
+@bp.route("/<date>")
+@roles(*FIELD)
+def show(date: str) -> ResponseReturnValue:
+    round_ = round_or_404(date)
+    split = round_split(round_)
+    table = tables.build_table(split, share_svc.round_holds(round_))
+    return render_template(
+        "rounds/show.html",
+        round=round_,
+        split=split,
+        table=table,
+        text=tables.CellText(),
+        unit_label=unit_label,
+        lock_form=LockForm() if _is_staff() else None,
+        reopen_form=ReopenForm() if _is_staff() else None,
+    )
+
+
+@bp.route("/<date>/lock", methods=["POST"])
+@roles(*STAFF)
+def lock(date: str) -> ResponseReturnValue:
+    round_ = round_or_404(date)
+    form = LockForm()
+    here = url_for("rounds.show", date=round_.date.isoformat())
+    if not form.validate_on_submit():
+        flash(_("Tick the box to lock the round."), "error")
+        return redirect(here)
+    try:
+        locked = lock_round(round_, current_user)
+    except CsaError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(here)
+    db.session.commit()
+    if locked:
+        flash(_("The round is locked; its split is stored."), "success")
+    else:
+        flash(_("The round was locked already; nothing changed."), "info")
+    return redirect(here)
+
+
+@bp.route("/<date>/reopen", methods=["POST"])
+@roles(*STAFF)
+def reopen(date: str) -> ResponseReturnValue:
+    round_ = round_or_404(date)
+    form = ReopenForm()
+    here = url_for("rounds.show", date=round_.date.isoformat())
+    if not form.validate_on_submit():
+        flash(_("Say why the round is reopened."), "error")
+        return redirect(here)
+    try:
+        reopen_round(round_, current_user, form.reason.data or "")
+    except CsaError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(here)
+    db.session.commit()
+    flash(_("The round is open again; its stored split was dropped."), "success")
+    return redirect(here)
+
+
+@bp.route("/<date>/export.csv")
+@roles(*STAFF)
+def export(date: str) -> ResponseReturnValue:
+    round_ = round_or_404(date)
+    body = export_csv(round_split(round_))
+    name = f"round-{round_.date.isoformat()}.csv"
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@bp.route("/<date>/explain/<int:membership_id>")
+@roles(*ANY_USER)
+def explain(date: str, membership_id: int) -> ResponseReturnValue:
+    round_ = round_or_404(date)
+    membership = share_svc.get_membership(membership_id)
+    if membership is None:
+        abort(404)
+    # A member may only see its own household; someone else's answers 404, as if absent.
+    if current_user.role == Role.MEMBER and membership.member_id != current_user.member_id:
+        abort(404)
+    split = round_split(round_)
+    holds = dict(split.holds) | {m.id: mode for m, mode in share_svc.round_holds(round_)}
+    if membership.id not in split.memberships and membership.id not in holds:
+        abort(404)
+    return render_template(
+        "rounds/explain.html",
+        round=round_,
+        membership=membership,
+        shares=split.shares_of(membership.id),
+        crops=split.crops,
+        hold=holds.get(membership.id),
+        text=tables.CellText(),
+    )

@@ -1,0 +1,39 @@
+"""Forms of the "my share" page: a hold on a round, and the crops a household never wants."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import RadioField, SelectMultipleField, SubmitField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from csa.models import HoldMode
+
+HOLD_LABELS = {
+    HoldMode.DONATE: _l("Donate my share"),
+    HoldMode.OTHERS: _l("Give it to the other members"),
+}
+
+
+class HoldForm(FlaskForm):
+    mode = RadioField(
+        _l("While I am away"),
+        choices=[SelectChoice(m.value, label) for m, label in HOLD_LABELS.items()],
+        default=HoldMode.DONATE.value,
+        validators=[InputRequired()],
+    )
+    submit = SubmitField(_l("Put on hold"))
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """A list of checkboxes: easier to tap on a phone than a multiple select."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class OptOutForm(FlaskForm):
+    crops = MultiCheckboxField(_l("Crops we never want"), coerce=int, validate_choice=True)
+    submit = SubmitField(_l("Save"))

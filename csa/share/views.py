@@ -1,0 +1,199 @@
+"""My share: what is in this week's share, where and when to collect it, holds and opt-outs.
+
+A member only ever sees its own household: any URL naming another membership answers 404,
+as if it did not exist. Coordinators may look at any member's page, read-only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
+
+from csa.access import STAFF, roles
+from csa.auth.forms import EmptyForm
+from csa.errors import CsaError
+from csa.extensions import db
+from csa.models import HoldMode, Member, Membership, Role
+from csa.rounds import table as tables
+from csa.rounds.forms import STATUS_LABELS
+from csa.services import share as svc
+from csa.services.split import round_on, round_split
+from csa.share.forms import HOLD_LABELS, HoldForm, OptOutForm
+from csa.timeutil import utcnow
+
+bp = Blueprint("share", __name__)
+
+
+@bp.context_processor
+def labels() -> dict[str, Any]:
+    return {"round_status_labels": STATUS_LABELS, "hold_labels": HOLD_LABELS}
+
+
+def _parse_date(iso: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(iso)
+    except ValueError:
+        abort(404)
+
+
+def _own_member() -> Member | None:
+    return current_user.member if current_user.is_authenticated else None
+
+
+def _opt_out_form(membership: Membership) -> OptOutForm:
+    form = OptOutForm()
+    form.crops.choices = [SelectChoice(c.id, c.name) for c in svc.active_crops()]
+    if not form.is_submitted():
+        form.crops.data = sorted(svc.opt_out_ids(membership))
+    return form
+
+
+def _share_page(member: Member | None, editable: bool) -> ResponseReturnValue:
+    """The "my share" page of a household; `editable` only for the household itself."""
+    today = svc.today_local()
+    membership = svc.current_membership(member, today) if member else None
+    if membership is None:
+        return render_template("share/mine.html", member=member, overview=None)
+    overview = svc.share_overview(membership, today)
+    return render_template(
+        "share/mine.html",
+        member=member,
+        overview=overview,
+        editable=editable,
+        hold_form=HoldForm(),
+        cancel_form=EmptyForm(),
+        opt_out_form=_opt_out_form(membership) if editable else None,
+        opted_out=svc.opt_out_ids(membership),
+        now=utcnow(),
+    )
+
+
+@bp.route("/")
+@roles(Role.MEMBER)
+def mine() -> ResponseReturnValue:
+    return _share_page(_own_member(), editable=True)
+
+
+@bp.route("/member/<int:member_id>")
+@roles(*STAFF)
+def member(member_id: int) -> ResponseReturnValue:
+    return _share_page(db.get_or_404(Member, member_id), editable=False)
+
+
+@bp.route("/round/<date>", endpoint="round")
+@roles(Role.MEMBER, *STAFF)
+def round_page(date: str) -> ResponseReturnValue:
+    on_date = _parse_date(date)
+    round_ = round_on(on_date)
+    if round_ is None:
+        abort(404)
+    wanted = request.args.get("membership", type=int)
+    own = _own_member()
+    if wanted is not None:
+        membership = svc.get_membership(wanted)
+        # Someone else's household answers 404 for a member, exactly like a missing one.
+        if membership is None or (
+            current_user.role == Role.MEMBER and (own is None or membership.member_id != own.id)
+        ):
+            abort(404)
+    else:
+        membership = svc.membership_on(own, on_date) if own else None
+        if membership is None:
+            abort(404)
+    if round_.id not in {r.id for r in svc.membership_rounds(membership)}:
+        abort(404)
+    split = round_split(round_)
+    return render_template(
+        "share/round.html",
+        round=round_,
+        membership=membership,
+        shares=[s for s in split.shares_of(membership.id) if s.quantity > 0],
+        crops=split.crops,
+        hold=svc.holds_of(membership).get(round_.date),
+        text=tables.CellText(),
+        own=own is not None and membership.member_id == own.id,
+    )
+
+
+def _membership_for(on_date: dt.date) -> Membership:
+    """The signed-in household's membership covering a date, or 404."""
+    own = _own_member()
+    membership = svc.membership_on(own, on_date) if own else None
+    if membership is None:
+        abort(404)
+    return membership
+
+
+@bp.route("/hold/<date>", methods=["POST"])
+@roles(Role.MEMBER)
+def hold(date: str) -> ResponseReturnValue:
+    on_date = _parse_date(date)
+    membership = _membership_for(on_date)
+    form = HoldForm()
+    if not form.validate_on_submit():
+        flash(_("Choose what happens to your share while you are away."), "error")
+        return redirect(url_for("share.mine"))
+    try:
+        svc.set_hold(membership, on_date, HoldMode(form.mode.data), svc.today_local())
+    except CsaError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("share.mine"))
+    db.session.commit()
+    if form.mode.data == HoldMode.DONATE.value:
+        flash(_("On hold on %(date)s: your share is donated.", date=on_date.isoformat()), "success")
+    else:
+        flash(
+            _("On hold on %(date)s: your share goes to the others.", date=on_date.isoformat()),
+            "success",
+        )
+    return redirect(url_for("share.mine"))
+
+
+@bp.route("/hold/<date>/cancel", methods=["POST"])
+@roles(Role.MEMBER)
+def unhold(date: str) -> ResponseReturnValue:
+    on_date = _parse_date(date)
+    membership = _membership_for(on_date)
+    if not EmptyForm().validate_on_submit():
+        return redirect(url_for("share.mine"))
+    try:
+        svc.clear_hold(membership, on_date, svc.today_local())
+    except CsaError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("share.mine"))
+    db.session.commit()
+    flash(
+        _("Hold cancelled: you collect your share on %(date)s.", date=on_date.isoformat()),
+        "success",
+    )
+    return redirect(url_for("share.mine"))
+
+
+@bp.route("/opt-outs", methods=["POST"])
+@roles(Role.MEMBER)
+def opt_outs() -> ResponseReturnValue:
+    own = _own_member()
+    membership = svc.current_membership(own, svc.today_local()) if own else None
+    if membership is None:
+        abort(404)
+    form = _opt_out_form(membership)
+    if not form.validate_on_submit():
+        flash(_("Choose only crops from the list."), "error")
+        return redirect(url_for("share.mine"))
+    try:
+        svc.set_opt_outs(membership, form.crops.data or [])
+    except CsaError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("share.mine"))
+    db.session.commit()
+    flash(_("Saved: the crops you never want go to the others."), "success")
+    return redirect(url_for("share.mine") + "#opt-outs")

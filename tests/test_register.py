@@ -1,0 +1,838 @@
+"""The member register: list, filters, memberships, members, invitations, farm setup, users."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time
+
+import pytest
+from sqlalchemy import func, select
+
+from csa.models import (
+    Crop,
+    Member,
+    Membership,
+    MembershipStatus,
+    OutboxMessage,
+    PickupSite,
+    Role,
+    Season,
+    ShareType,
+    User,
+)
+from tests.factories import add_member, make_farm
+
+
+@pytest.fixture
+def farm(db):
+    farm = make_farm()
+    db.session.commit()
+    return farm
+
+
+@pytest.fixture
+def coordinator(client, auth, make_user):
+    user = make_user(Role.COORDINATOR)
+    auth.login(user.email)
+    return user
+
+
+@pytest.fixture
+def admin(client, auth, make_user):
+    user = make_user(Role.ADMIN)
+    auth.login(user.email)
+    return user
+
+
+def count(db, model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def member_names(html: str) -> list[str]:
+    """The member names in the register table, in order."""
+    return re.findall(r'<a href="/register/members/\d+">([^<]+)</a>', html)
+
+
+# --- who may use the register ------------------------------------------------------------
+
+
+def _register_urls(app):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith("register."):
+            url = re.sub(r"<int:\w+>", "1", rule.rule)
+            for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+                yield method, url
+
+
+@pytest.mark.parametrize("role", [Role.MEMBER, Role.FARMER])
+def test_members_and_farmers_get_403_on_every_register_page(
+    app, client, auth, make_user, db, farm, role
+):
+    membership = add_member(farm)
+    db.session.commit()
+    user = make_user(role, member=membership.member if role == Role.MEMBER else None)
+    auth.login(user.email)
+    urls = list(_register_urls(app))
+    assert len(urls) > 30
+    for method, url in urls:
+        response = client.open(url, method=method)
+        assert response.status_code == 403, f"{method} {url}"
+    assert db.session.get(Membership, membership.id).status == MembershipStatus.ACTIVE
+
+
+def test_coordinator_may_not_manage_users(client, coordinator, make_user):
+    other = make_user(Role.FARMER)
+    assert client.get("/register/users").status_code == 403
+    assert client.post("/register/users/new", data={"email": "x@example.org"}).status_code == 403
+    assert client.post(f"/register/users/{other.id}/deactivate").status_code == 403
+    assert other.active
+
+
+def test_state_changes_are_post_only(client, coordinator, farm, db):
+    membership = add_member(farm)
+    db.session.commit()
+    assert client.get(f"/register/memberships/{membership.id}/end").status_code == 405
+    assert client.get(f"/register/seasons/{farm.season.id}/deactivate").status_code == 405
+    assert membership.status == MembershipStatus.ACTIVE
+
+
+# --- the list ----------------------------------------------------------------------------
+
+
+def test_list_opens_on_the_latest_active_season_with_counts(client, coordinator, farm, db):
+    old = Season(name="Season 2026", start=date(2026, 5, 1), end=date(2026, 11, 30))
+    later_inactive = Season(
+        name="Season 2028", start=date(2028, 5, 1), end=date(2028, 11, 30), active=False
+    )
+    db.session.add_all([old, later_inactive])
+    add_member(farm, name="Anna Nowak", site=farm.thursday)
+    add_member(farm, name="Piotr Zieliński", site=farm.thursday, share_type=farm.half, shares=2)
+    add_member(farm, name="Ewa Kowal", site=farm.thursday, status=MembershipStatus.PAUSED)
+    add_member(farm, name="Jan Waiting", site=farm.thursday, status=MembershipStatus.WAITING)
+    add_member(farm, name="Olga Ended", status=MembershipStatus.ENDED)
+    past = add_member(farm, name="Zofia Past")
+    past.season, past.start, past.end = old, old.start, old.end
+    db.session.commit()
+
+    response = client.get("/register/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Season 2027" in html
+    names = member_names(html)
+    assert names == ["Anna Nowak", "Ewa Kowal", "Jan Waiting", "Olga Ended", "Piotr Zieliński"]
+    # Town Hall (capacity 3): active + paused = 3 places, full; one waiting.
+    town = re.search(r'<div class="stat full">\s*Town Hall.*?</div>', html, re.S)
+    assert town is not None
+    assert "<b>3 / 3</b>" in town.group(0)
+    assert "1 waiting" in town.group(0)
+    assert re.search(r"Old Mill.*?<b>0 / 40</b>", html, re.S)
+    assert re.search(r"Half.*?<b>1 membership</b>\s*<small>2 shares</small>", html, re.S)
+    assert re.search(r"Full.*?<b>2 memberships</b>\s*<small>2 shares</small>", html, re.S)
+
+    every = client.get("/register/?season=all").get_data(as_text=True)
+    assert "Zofia Past" in member_names(every)
+    older = client.get(f"/register/?season={old.id}").get_data(as_text=True)
+    assert member_names(older) == ["Zofia Past"]
+
+
+def test_search_by_name_or_email(client, coordinator, farm, db):
+    add_member(farm, name="Anna Nowak", email="anna@example.org")
+    add_member(farm, name="Piotr Zieliński", email="piotr@farm.example")
+    add_member(farm, name="Ewa 100% Kowal", email="ewa@example.org")
+    db.session.commit()
+    assert member_names(client.get("/register/?q=nowak").get_data(as_text=True)) == ["Anna Nowak"]
+    by_mail = client.get("/register/?q=FARM.EXAMPLE").get_data(as_text=True)
+    assert member_names(by_mail) == ["Piotr Zieliński"]
+    # % is searched for literally, not as a wildcard.
+    literal = client.get("/register/?q=100%25").get_data(as_text=True)
+    assert member_names(literal) == ["Ewa 100% Kowal"]
+    assert member_names(client.get("/register/?q=nobody").get_data(as_text=True)) == []
+
+
+def test_filters_by_site_share_type_and_status(client, coordinator, farm, db):
+    add_member(farm, name="Anna Tue Full")
+    add_member(farm, name="Bea Thu Half", site=farm.thursday, share_type=farm.half)
+    add_member(farm, name="Cyl Thu Full Paused", site=farm.thursday, status=MembershipStatus.PAUSED)
+    db.session.commit()
+    by_site = client.get(f"/register/?site={farm.thursday.id}").get_data(as_text=True)
+    assert member_names(by_site) == ["Bea Thu Half", "Cyl Thu Full Paused"]
+    by_type = client.get(f"/register/?share_type={farm.half.id}").get_data(as_text=True)
+    assert member_names(by_type) == ["Bea Thu Half"]
+    by_status = client.get("/register/?status=paused").get_data(as_text=True)
+    assert member_names(by_status) == ["Cyl Thu Full Paused"]
+    both = client.get(f"/register/?site={farm.thursday.id}&status=active").get_data(as_text=True)
+    assert member_names(both) == ["Bea Thu Half"]
+
+
+def test_list_is_paginated_by_100(client, coordinator, farm, db):
+    for i in range(105):
+        add_member(farm, name=f"Member {i:03d}")
+    db.session.commit()
+    first = client.get("/register/").get_data(as_text=True)
+    assert len(member_names(first)) == 100
+    assert "105 memberships found" in first
+    assert "Page 1 of 2" in first
+    second = client.get(f"/register/?page=2&season={farm.season.id}").get_data(as_text=True)
+    assert member_names(second) == [f"Member {i:03d}" for i in range(100, 105)]
+
+
+# --- memberships -------------------------------------------------------------------------
+
+
+def _membership_form(farm, **extra):
+    data = {
+        "season": farm.season.id,
+        "share_type": farm.half.id,
+        "shares": "2",
+        "site": farm.thursday.id,
+        "start": "",
+        "end": "",
+        "status": "active",
+    }
+    data.update(extra)
+    return data
+
+
+def test_create_membership_for_a_new_member(client, coordinator, farm, db):
+    response = client.post(
+        "/register/memberships/new",
+        data=_membership_form(farm, name="Anna Nowak", email=" Anna@Example.ORG ", phone="600"),
+    )
+    assert response.status_code == 302
+    member = db.session.scalar(select(Member).where(Member.email == "anna@example.org"))
+    assert member is not None
+    assert response.headers["Location"] == f"/register/members/{member.id}"
+    assert (member.name, member.phone) == ("Anna Nowak", "600")
+    (membership,) = member.memberships
+    assert membership.share_type_id == farm.half.id
+    assert membership.site_id == farm.thursday.id
+    assert membership.shares == 2
+    assert (membership.start, membership.end) == (farm.season.start, farm.season.end)
+    assert membership.status == MembershipStatus.ACTIVE
+
+
+def test_create_membership_reuses_the_member_with_that_email(client, coordinator, farm, db):
+    existing = add_member(farm, name="Anna Nowak", email="anna@example.org").member
+    next_season = Season(name="Season 2028", start=date(2028, 5, 1), end=date(2028, 11, 30))
+    db.session.add(next_season)
+    db.session.commit()
+    response = client.post(
+        "/register/memberships/new",
+        data=_membership_form(
+            farm, season=next_season.id, name="Someone Else", email="ANNA@example.org"
+        ),
+    )
+    assert response.status_code == 302
+    assert count(db, Member) == 1
+    db.session.refresh(existing)
+    assert existing.name == "Anna Nowak"
+    assert sorted(m.season.name for m in existing.memberships) == ["Season 2027", "Season 2028"]
+
+
+def test_create_membership_for_an_existing_member_from_its_page(client, coordinator, farm, db):
+    member = Member(name="Anna Nowak", email="anna@example.org")
+    db.session.add(member)
+    db.session.commit()
+    assert client.get(f"/register/memberships/new?member={member.id}").status_code == 200
+    response = client.post(
+        f"/register/memberships/new?member={member.id}",
+        data=_membership_form(farm, start="2027-06-01", end="2027-09-30"),
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/register/members/{member.id}"
+    (membership,) = db.session.get(Member, member.id).memberships
+    assert (membership.start, membership.end) == (date(2027, 6, 1), date(2027, 9, 30))
+
+
+def test_create_membership_outside_the_season_is_refused(client, coordinator, farm, db):
+    response = client.post(
+        "/register/memberships/new",
+        data=_membership_form(farm, name="Anna", email="anna@example.org", start="2027-04-01"),
+    )
+    assert response.status_code == 400
+    assert "The dates must lie within the season Season 2027" in response.get_data(as_text=True)
+    assert count(db, Member) == 0
+    assert count(db, Membership) == 0
+
+
+def test_second_membership_in_one_season_is_refused(client, coordinator, farm, db):
+    membership = add_member(farm, name="Anna Nowak")
+    db.session.commit()
+    response = client.post(
+        f"/register/memberships/new?member={membership.member_id}", data=_membership_form(farm)
+    )
+    assert response.status_code == 400
+    assert "Anna Nowak has a membership for Season 2027 already." in response.get_data(as_text=True)
+    assert count(db, Membership) == 1
+
+
+def test_edit_membership(client, coordinator, farm, db):
+    membership = add_member(farm)
+    db.session.commit()
+    assert client.get(f"/register/memberships/{membership.id}/edit").status_code == 200
+    response = client.post(
+        f"/register/memberships/{membership.id}/edit",
+        data=_membership_form(farm, shares="3", start="2027-07-01", end="2027-11-30"),
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/register/members/{membership.member_id}"
+    db.session.refresh(membership)
+    assert (membership.shares, membership.share_type_id) == (3, farm.half.id)
+    assert membership.site_id == farm.thursday.id
+    assert membership.start == date(2027, 7, 1)
+
+
+def test_edit_membership_with_end_before_start_is_refused(client, coordinator, farm, db):
+    membership = add_member(farm)
+    db.session.commit()
+    response = client.post(
+        f"/register/memberships/{membership.id}/edit",
+        data=_membership_form(farm, start="2027-08-01", end="2027-07-01"),
+    )
+    assert response.status_code == 400
+    assert "The end date is before the start date." in response.get_data(as_text=True)
+    db.session.refresh(membership)
+    assert membership.start == farm.season.start
+    assert membership.shares == 1
+
+
+def test_pause_resume_and_end(client, coordinator, farm, db):
+    membership = add_member(farm)
+    db.session.commit()
+    member_page = f"/register/members/{membership.member_id}"
+    response = client.post(f"/register/memberships/{membership.id}/pause")
+    assert (response.status_code, response.headers["Location"]) == (302, member_page)
+    db.session.refresh(membership)
+    assert membership.status == MembershipStatus.PAUSED
+
+    client.post(f"/register/memberships/{membership.id}/resume")
+    db.session.refresh(membership)
+    assert membership.status == MembershipStatus.ACTIVE
+
+    response = client.post(f"/register/memberships/{membership.id}/end")
+    assert response.headers["Location"] == member_page
+    db.session.refresh(membership)
+    assert membership.status == MembershipStatus.ENDED
+    assert (membership.start, membership.end) == (farm.season.start, farm.season.end)
+
+    response = client.post(f"/register/memberships/{membership.id}/pause", follow_redirects=True)
+    assert "Only an active membership can be paused." in response.get_data(as_text=True)
+    db.session.refresh(membership)
+    assert membership.status == MembershipStatus.ENDED
+
+
+def test_end_button_asks_for_confirmation(client, coordinator, farm, db):
+    membership = add_member(farm)
+    db.session.commit()
+    html = client.get(f"/register/members/{membership.member_id}").get_data(as_text=True)
+    assert f'action="/register/memberships/{membership.id}/end"' in html
+    assert "onsubmit='return confirm(\"End this membership?" in html
+
+
+# --- members -----------------------------------------------------------------------------
+
+
+def _member_form(**extra):
+    data = {
+        "name": "Anna Nowak-Kowalska",
+        "email": "Anna.Nowak@Example.org",
+        "phone": "+48 600 100 200",
+        "address": "Polna 7",
+        "notes": "Gluten-free household",
+        "locale": "pl",
+    }
+    data.update(extra)
+    return data
+
+
+def test_member_page_lists_memberships_over_seasons(client, coordinator, farm, db):
+    membership = add_member(farm, name="Anna Nowak")
+    old = Season(name="Season 2026", start=date(2026, 5, 1), end=date(2026, 11, 30))
+    db.session.add(old)
+    db.session.add(
+        Membership(
+            member=membership.member,
+            season=old,
+            share_type=farm.full,
+            site=farm.tuesday,
+            start=old.start,
+            end=old.end,
+            status=MembershipStatus.ENDED,
+        )
+    )
+    db.session.commit()
+    response = client.get(f"/register/members/{membership.member_id}")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert html.index("Season 2027") < html.index("Season 2026")
+
+
+def test_edit_member_fields(client, coordinator, farm, db, make_user):
+    membership = add_member(farm, email="anna@example.org")
+    user = make_user(Role.MEMBER, email="anna@example.org", member=membership.member)
+    response = client.post(f"/register/members/{membership.member_id}", data=_member_form())
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/register/members/{membership.member_id}"
+    member = db.session.get(Member, membership.member_id)
+    db.session.refresh(member)
+    assert member.name == "Anna Nowak-Kowalska"
+    assert member.email == "anna.nowak@example.org"
+    assert (member.phone, member.address, member.locale) == ("+48 600 100 200", "Polna 7", "pl")
+    assert member.notes == "Gluten-free household"
+    # The login follows the new address, so the member still signs in with it.
+    db.session.refresh(user)
+    assert user.email == "anna.nowak@example.org"
+
+
+def test_a_login_with_its_own_email_keeps_it(client, coordinator, farm, db, make_user):
+    membership = add_member(farm, email="anna@example.org")
+    user = make_user(Role.MEMBER, email="anna.login@example.org", member=membership.member)
+    response = client.post(
+        f"/register/members/{membership.member_id}", data=_member_form(email="anna@example.org")
+    )
+    assert response.status_code == 302
+    db.session.refresh(user)
+    assert user.email == "anna.login@example.org"
+    response = client.post(
+        f"/register/members/{membership.member_id}", data=_member_form(email="anna2@example.org")
+    )
+    db.session.refresh(user)
+    assert user.email == "anna.login@example.org"
+    assert db.session.get(Member, membership.member_id).email == "anna2@example.org"
+
+
+def test_edit_member_refuses_an_email_of_another_member(client, coordinator, farm, db):
+    first = add_member(farm, email="anna@example.org").member
+    add_member(farm, email="piotr@example.org")
+    db.session.commit()
+    response = client.post(
+        f"/register/members/{first.id}", data=_member_form(email="PIOTR@example.org")
+    )
+    assert response.status_code == 400
+    assert "Another member has the e-mail piotr@example.org." in response.get_data(as_text=True)
+    db.session.refresh(first)
+    assert (first.email, first.phone) == ("anna@example.org", "")
+
+
+def test_edit_member_refuses_a_bad_email(client, coordinator, farm, db):
+    member = add_member(farm, email="anna@example.org").member
+    db.session.commit()
+    response = client.post(f"/register/members/{member.id}", data=_member_form(email="anna@"))
+    assert response.status_code == 400
+    assert "anna@ is not an e-mail address." in response.get_data(as_text=True)
+    db.session.refresh(member)
+    assert member.email == "anna@example.org"
+
+
+def _link(html: str) -> str:
+    match = re.search(r'<pre class="link" id="invite-link">([^<]+)</pre>', html)
+    assert match, html
+    return match.group(1)
+
+
+def test_invite_creates_the_login_and_shows_the_link(client, coordinator, farm, db):
+    member = add_member(farm, name="Anna Nowak", email="anna@example.org").member
+    db.session.commit()
+    response = client.post(f"/register/members/{member.id}/invite")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    link = _link(html)
+    assert link.startswith("http://localhost/auth/set-password/")
+    assert "No mail server is set up" in html
+    assert "it works once and for 7 days." in html
+    user = db.session.scalar(select(User).where(User.email == "anna@example.org"))
+    assert (user.role, user.member_id, user.password_hash) == (Role.MEMBER, member.id, "")
+    assert count(db, OutboxMessage) == 0
+    # The link works: it leads to the set-password form.
+    client.post("/auth/logout")
+    assert client.get(link.removeprefix("http://localhost")).status_code == 200
+
+
+def test_coordinator_cannot_get_a_link_for_a_staff_login(client, coordinator, farm, db, make_user):
+    admin = make_user(Role.ADMIN, email="boss@example.org")
+    member = add_member(farm, email="boss@example.org").member
+    db.session.commit()
+    response = client.post(f"/register/members/{member.id}/invite", follow_redirects=True)
+    html = response.get_data(as_text=True)
+    assert "boss@example.org is a staff login; only an admin can give it a new link." in html
+    assert "/auth/set-password/" not in html
+    db.session.refresh(admin)
+    assert (admin.member_id, admin.role) == (None, Role.ADMIN)
+
+
+def test_invite_refuses_a_deactivated_login(client, coordinator, farm, db, make_user):
+    member = add_member(farm, email="anna@example.org").member
+    user = make_user(Role.MEMBER, email="anna@example.org", member=member)
+    user.active = False
+    db.session.commit()
+    response = client.post(f"/register/members/{member.id}/invite")
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/register/members/{member.id}"
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "The login anna@example.org is deactivated; reactivate it first." in page
+
+
+class FakeSMTP:
+    """Stands in for smtplib.SMTP and keeps what it was asked to send."""
+
+    sent: list = []
+    fail = False
+
+    def __init__(self, host, port, timeout=None):
+        if FakeSMTP.fail:
+            raise ConnectionRefusedError("connection refused")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def starttls(self):
+        pass
+
+    def login(self, user, password):
+        pass
+
+    def send_message(self, msg):
+        FakeSMTP.sent.append(msg)
+
+
+@pytest.fixture
+def fake_smtp(app, monkeypatch):
+    FakeSMTP.sent = []
+    FakeSMTP.fail = False
+    monkeypatch.setattr("csa.mail.smtplib.SMTP", FakeSMTP)
+    app.config["MAIL_SERVER"] = "smtp.example.org"
+    return FakeSMTP
+
+
+def test_invite_is_also_mailed_when_a_mail_server_is_set(client, coordinator, farm, db, fake_smtp):
+    member = add_member(farm, name="Anna Nowak", email="anna@example.org").member
+    db.session.commit()
+    response = client.post(f"/register/members/{member.id}/invite")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    link = _link(html)
+    assert "The link was also e-mailed to anna@example.org." in html
+    user = db.session.scalar(select(User).where(User.email == "anna@example.org"))
+    row = db.session.scalar(select(OutboxMessage))
+    assert row.key.startswith(f"invite/{user.id}/")
+    assert (row.to, row.transport) == ("anna@example.org", "smtp")
+    (msg,) = fake_smtp.sent
+    assert msg["To"] == "anna@example.org"
+    assert link in msg.get_content()
+
+
+def test_invite_still_shows_the_link_when_mail_fails(client, coordinator, farm, db, fake_smtp):
+    fake_smtp.fail = True
+    member = add_member(farm, email="anna@example.org").member
+    db.session.commit()
+    response = client.post(f"/register/members/{member.id}/invite")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "/auth/set-password/" in _link(html)
+    assert "The e-mail could not be sent" in html
+    assert count(db, OutboxMessage) == 0
+    assert db.session.scalar(select(User).where(User.email == "anna@example.org")) is not None
+
+
+# --- farm setup --------------------------------------------------------------------------
+
+
+def test_settings_page_links_the_four_lists(client, coordinator, farm):
+    response = client.get("/register/settings")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    for path in (
+        "/register/seasons",
+        "/register/share-types",
+        "/register/sites",
+        "/register/crops",
+    ):
+        assert f'href="{path}"' in html
+        assert client.get(path).status_code == 200
+
+
+def test_season_create_edit_deactivate_reactivate(client, coordinator, db):
+    response = client.post(
+        "/register/seasons/new",
+        data={"name": "Season 2028", "start": "2028-05-01", "end": "2028-11-30"},
+    )
+    assert (response.status_code, response.headers["Location"]) == (302, "/register/seasons")
+    season = db.session.scalar(select(Season).where(Season.name == "Season 2028"))
+    assert (season.start, season.end, season.active) == (date(2028, 5, 1), date(2028, 11, 30), True)
+
+    response = client.post(
+        f"/register/seasons/{season.id}/edit",
+        data={"name": "Main 2028", "start": "2028-04-15", "end": "2028-11-30"},
+    )
+    assert response.status_code == 302
+    db.session.refresh(season)
+    assert (season.name, season.start) == ("Main 2028", date(2028, 4, 15))
+
+    response = client.post(f"/register/seasons/{season.id}/deactivate")
+    assert (response.status_code, response.headers["Location"]) == (302, "/register/seasons")
+    db.session.refresh(season)
+    assert season.active is False
+    client.post(f"/register/seasons/{season.id}/reactivate")
+    db.session.refresh(season)
+    assert season.active is True
+
+
+def test_season_rules(client, coordinator, farm, db):
+    backwards = client.post(
+        "/register/seasons/new", data={"name": "Odd", "start": "2028-05-01", "end": "2028-04-01"}
+    )
+    assert backwards.status_code == 400
+    assert "The end date is before the start date." in backwards.get_data(as_text=True)
+    taken = client.post(
+        "/register/seasons/new",
+        data={"name": "season 2027", "start": "2028-05-01", "end": "2028-11-30"},
+    )
+    assert taken.status_code == 400
+    assert "The name season 2027 is taken." in taken.get_data(as_text=True)
+    assert count(db, Season) == 1
+    # Shrinking a season under its memberships is refused.
+    add_member(farm)
+    db.session.commit()
+    shrink = client.post(
+        f"/register/seasons/{farm.season.id}/edit",
+        data={"name": "Season 2027", "start": "2027-06-01", "end": "2027-11-30"},
+    )
+    assert shrink.status_code == 400
+    assert "1 membership runs outside these dates" in shrink.get_data(as_text=True)
+    db.session.refresh(farm.season)
+    assert farm.season.start == date(2027, 5, 1)
+
+
+def test_share_type_weight_and_price_take_decimal_commas(client, coordinator, db):
+    response = client.post(
+        "/register/share-types/new", data={"name": "Family", "weight": "1,5", "price": "1 650,50"}
+    )
+    assert (response.status_code, response.headers["Location"]) == (302, "/register/share-types")
+    share_type = db.session.scalar(select(ShareType).where(ShareType.name == "Family"))
+    assert (share_type.weight_milli, share_type.price_cents) == (1500, 165050)
+
+    response = client.post(
+        f"/register/share-types/{share_type.id}/edit",
+        data={"name": "Family", "weight": "0.75", "price": "650"},
+    )
+    assert response.status_code == 302
+    db.session.refresh(share_type)
+    assert (share_type.weight_milli, share_type.price_cents) == (750, 65000)
+    listing = client.get("/register/share-types").get_data(as_text=True)
+    assert "650.00" in listing
+    assert "0.75" in listing
+    edit = client.get(f"/register/share-types/{share_type.id}/edit").get_data(as_text=True)
+    assert 'value="0.75"' in edit
+    assert 'value="650.00"' in edit
+
+
+def test_share_type_rejects_bad_numbers(client, coordinator, db):
+    response = client.post(
+        "/register/share-types/new", data={"name": "Odd", "weight": "half", "price": "12,345"}
+    )
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "Enter a number like 0,5 or 1.25 (at most three decimals)." in html
+    assert "Enter an amount like 650,00." in html
+    zero = client.post(
+        "/register/share-types/new", data={"name": "Odd", "weight": "0", "price": "1"}
+    )
+    assert zero.status_code == 400
+    assert "Enter a number above zero." in zero.get_data(as_text=True)
+    assert count(db, ShareType) == 0
+
+
+def _site_form(**extra):
+    data = {
+        "name": "Green School",
+        "address": "Szkolna 12",
+        "weekday": "4",
+        "opens": "14:30",
+        "closes": "17:30",
+        "capacity": "20",
+        "every_weeks": "2",
+        "week_offset": "1",
+    }
+    data.update(extra)
+    return data
+
+
+def test_pickup_site_create_and_edit(client, coordinator, db):
+    response = client.post("/register/sites/new", data=_site_form())
+    assert (response.status_code, response.headers["Location"]) == (302, "/register/sites")
+    site = db.session.scalar(select(PickupSite).where(PickupSite.name == "Green School"))
+    assert (site.weekday, site.opens, site.closes) == (4, time(14, 30), time(17, 30))
+    assert (site.capacity, site.every_weeks, site.week_offset) == (20, 2, 1)
+    assert "Friday" in client.get("/register/sites").get_data(as_text=True)
+
+    response = client.post(
+        f"/register/sites/{site.id}/edit",
+        data=_site_form(capacity="25", every_weeks="1", week_offset="0"),
+    )
+    assert response.status_code == 302
+    db.session.refresh(site)
+    assert (site.capacity, site.every_weeks, site.week_offset) == (25, 1, 0)
+
+
+def test_pickup_site_rules(client, coordinator, db):
+    early = client.post("/register/sites/new", data=_site_form(closes="14:00"))
+    assert early.status_code == 400
+    assert "The site must close after it opens." in early.get_data(as_text=True)
+    offset = client.post("/register/sites/new", data=_site_form(every_weeks="1", week_offset="1"))
+    assert offset.status_code == 400
+    assert "The week offset must be below the number of weeks." in offset.get_data(as_text=True)
+    weekday = client.post("/register/sites/new", data=_site_form(weekday="7"))
+    assert weekday.status_code == 400
+    assert count(db, PickupSite) == 0
+
+
+def test_crop_create_edit_and_deactivate(client, coordinator, db):
+    response = client.post(
+        "/register/crops/new", data={"name": "Tomatoes", "unit": "kg", "step": "0,05"}
+    )
+    assert (response.status_code, response.headers["Location"]) == (302, "/register/crops")
+    crop = db.session.scalar(select(Crop).where(Crop.name == "Tomatoes"))
+    assert (crop.unit, crop.step_milli, crop.active) == ("kg", 50, True)
+
+    client.post(
+        f"/register/crops/{crop.id}/edit", data={"name": "Tomatoes", "unit": "box", "step": "1"}
+    )
+    db.session.refresh(crop)
+    assert (crop.unit, crop.step_milli) == ("box", 1000)
+
+    response = client.post(f"/register/crops/{crop.id}/deactivate")
+    assert (response.status_code, response.headers["Location"]) == (302, "/register/crops")
+    db.session.refresh(crop)
+    assert crop.active is False
+    assert count(db, Crop) == 1
+
+
+def test_crop_rejects_unknown_unit(client, coordinator, db):
+    response = client.post(
+        "/register/crops/new", data={"name": "Gold", "unit": "ounce", "step": "1"}
+    )
+    assert response.status_code == 400
+    assert "Not a valid choice" in response.get_data(as_text=True)
+    assert count(db, Crop) == 0
+
+
+def test_deactivated_settings_are_kept_but_not_offered(client, coordinator, farm, db):
+    membership = add_member(farm, share_type=farm.family, site=farm.thursday)
+    db.session.commit()
+    client.post(f"/register/share-types/{farm.family.id}/deactivate")
+    client.post(f"/register/sites/{farm.thursday.id}/deactivate")
+    new_form = client.get("/register/memberships/new").get_data(as_text=True)
+    assert f'<option value="{farm.family.id}">Family</option>' not in new_form
+    assert ">Town Hall (Thursday)</option>" not in new_form
+    assert ">Old Mill (Tuesday)</option>" in new_form
+    # The membership that uses them keeps them, and its edit form still offers them.
+    edit_form = client.get(f"/register/memberships/{membership.id}/edit").get_data(as_text=True)
+    assert f'<option selected value="{farm.family.id}">Family</option>' in edit_form
+    assert ">Town Hall (Thursday)</option>" in edit_form
+    db.session.refresh(membership)
+    assert (membership.share_type_id, membership.site_id) == (farm.family.id, farm.thursday.id)
+    client.post(f"/register/sites/{farm.thursday.id}/reactivate")
+    db.session.refresh(farm.thursday)
+    assert farm.thursday.active is True
+
+
+# --- users -------------------------------------------------------------------------------
+
+
+def test_admin_lists_users(client, admin, make_user):
+    make_user(Role.FARMER, email="farmer@example.org")
+    make_user(Role.COORDINATOR, email="coordinator@example.org")
+    response = client.get("/register/users")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "farmer@example.org" in html
+    assert "coordinator@example.org" in html
+    only_farmers = client.get("/register/users?role=farmer").get_data(as_text=True)
+    assert "farmer@example.org" in only_farmers
+    assert "coordinator@example.org" not in only_farmers
+
+
+def test_admin_creates_a_staff_user_with_an_invitation(client, admin, db):
+    assert client.get("/register/users/new").status_code == 200
+    response = client.post(
+        "/register/users/new",
+        data={"email": "Zofia@Farm.example", "name": "Zofia", "role": "coordinator"},
+    )
+    assert response.status_code == 200
+    user = db.session.scalar(select(User).where(User.email == "zofia@farm.example"))
+    assert (user.role, user.name, user.password_hash, user.member_id) == (
+        Role.COORDINATOR,
+        "Zofia",
+        "",
+        None,
+    )
+    link = _link(response.get_data(as_text=True))
+    client.post("/auth/logout")
+    path = link.removeprefix("http://localhost")
+    response = client.post(path, data={"password": "a-long-password", "confirm": "a-long-password"})
+    assert response.status_code == 302
+    db.session.refresh(user)
+    assert user.check_password("a-long-password")
+
+
+def test_staff_user_needs_a_new_email_and_a_staff_role(client, admin, db, make_user):
+    make_user(Role.FARMER, email="taken@example.org")
+    taken = client.post(
+        "/register/users/new", data={"email": "TAKEN@example.org", "name": "", "role": "farmer"}
+    )
+    assert taken.status_code == 400
+    assert "A login with the e-mail taken@example.org exists." in taken.get_data(as_text=True)
+    member_role = client.post(
+        "/register/users/new", data={"email": "new@example.org", "name": "", "role": "member"}
+    )
+    assert member_role.status_code == 400
+    assert db.session.scalar(select(User).where(User.email == "new@example.org")) is None
+
+
+def test_admin_changes_roles_but_not_its_own(client, admin, db, make_user):
+    farmer = make_user(Role.FARMER)
+    response = client.post(f"/register/users/{farmer.id}/role", data={"role": "coordinator"})
+    assert (response.status_code, response.headers["Location"]) == (302, "/register/users")
+    db.session.refresh(farmer)
+    assert farmer.role == Role.COORDINATOR
+
+    response = client.post(
+        f"/register/users/{admin.id}/role", data={"role": "farmer"}, follow_redirects=True
+    )
+    assert "You cannot change your own role." in response.get_data(as_text=True)
+    db.session.refresh(admin)
+    assert admin.role == Role.ADMIN
+
+    response = client.post(
+        f"/register/users/{farmer.id}/role", data={"role": "member"}, follow_redirects=True
+    )
+    assert "Only a login tied to a member household" in response.get_data(as_text=True)
+    db.session.refresh(farmer)
+    assert farmer.role == Role.COORDINATOR
+
+
+def test_admin_deactivates_and_reactivates_users(client, admin, db, make_user, auth):
+    farmer = make_user(Role.FARMER)
+    response = client.post(f"/register/users/{farmer.id}/deactivate")
+    assert (response.status_code, response.headers["Location"]) == (302, "/register/users")
+    db.session.refresh(farmer)
+    assert farmer.active is False
+    client.post(f"/register/users/{admin.id}/deactivate")
+    db.session.refresh(admin)
+    assert admin.active is True
+    client.post(f"/register/users/{farmer.id}/reactivate")
+    db.session.refresh(farmer)
+    assert farmer.active is True
+
+
+def test_admin_gets_a_new_link_for_a_user(client, admin, db, make_user):
+    farmer = make_user(Role.FARMER)
+    response = client.post(f"/register/users/{farmer.id}/invite")
+    assert response.status_code == 200
+    assert "This login has a password already; the link replaces it." in response.get_data(
+        as_text=True
+    )
+    assert "/auth/set-password/" in _link(response.get_data(as_text=True))

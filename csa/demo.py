@@ -24,6 +24,7 @@ from csa.models import (
     OptOut,
     PickupSite,
     Role,
+    RoundStatus,
     Season,
     ShareType,
     User,
@@ -329,6 +330,9 @@ def _load_rounds(
         db.session.flush()
         if day < today:
             lock_round(round_, farmer)
+            # Past rounds were handed out and announced long ago: no mail flood on first run.
+            round_.status = RoundStatus.DISTRIBUTED
+            round_.notified_at = round_.locked_at
             locked += 1
         elif is_current:
             current = day

@@ -75,3 +75,33 @@ def test_create_user_command(runner, db):
     assert short.exit_code != 0
     assert "at least 8" in short.output
     assert count(db, User) == 1
+
+
+def test_demo_season_is_under_way(runner, db):
+    from datetime import date
+
+    from csa.models import Allocation, Crop, HarvestEntry, Hold, OptOut, Round, RoundStatus
+
+    runner.invoke(args=["csa", "demo"])
+    today = date.today()
+    season = db.session.scalar(select(Season))
+    assert 60 <= (today - season.start).days <= 80  # began about ten weeks ago
+    assert 120 <= (season.end - today).days <= 150  # runs about twenty weeks more
+    past = db.session.scalars(select(Round).where(Round.date < today)).all()
+    assert past
+    assert all(r.status == RoundStatus.DISTRIBUTED for r in past)
+    assert count(db, Allocation) > 0
+    pumpkins = db.session.scalar(select(Crop).where(Crop.name == "Pumpkins"))
+    assert pumpkins.unit == "piece"
+    scarce = db.session.scalars(
+        select(Allocation.units).where(Allocation.crop_id == pumpkins.id)
+    ).all()
+    assert scarce
+    assert 0 in scarce  # too few pumpkins for everyone in a round: the balance rotates them
+    current = db.session.scalar(select(Round).where(Round.date >= today).order_by(Round.date))
+    assert current.status == RoundStatus.OPEN
+    assert db.session.scalar(
+        select(func.count()).select_from(HarvestEntry).where(HarvestEntry.round_id == current.id)
+    )
+    assert count(db, Hold) > 0
+    assert count(db, OptOut) > 0

@@ -40,8 +40,8 @@ SHARE_TYPES = [("Full", 1000, 120000), ("Half", 500, 65000), ("Family", 1500, 17
 SITES = [
     ("Old Mill", "Młyńska 4, Kraków", 1, time(16), time(19), 30),
     ("Town Hall", "Rynek 1, Kraków", 3, time(15), time(18), 25),
-    ("Green School", "Szkolna 12, Wieliczka", 4, time(14, 30), time(17, 30), 20),
-    ("Farm Gate", "Polna 7, Zabierzów", 5, time(9), time(12), 15),
+    ("Green School", "Szkolna 12, Wieliczka", 4, time(14, 30), time(17, 30), 22),
+    ("Farm Gate", "Polna 7, Zabierzów", 5, time(9), time(12), 19),  # full: one member waits
 ]
 
 # name, unit, step in thousandths of the unit

@@ -836,3 +836,41 @@ def test_admin_gets_a_new_link_for_a_user(client, admin, db, make_user):
         as_text=True
     )
     assert "/auth/set-password/" in _link(response.get_data(as_text=True))
+
+
+# --- site capacity -------------------------------------------------------------------------
+
+
+def test_a_full_site_refuses_an_active_membership_but_offers_the_waiting_list(
+    client, coordinator, farm, db
+):
+    for _ in range(farm.thursday.capacity):
+        add_member(farm, site=farm.thursday)
+    db.session.commit()
+    before = count(db, Membership)
+    response = client.post(
+        "/register/memberships/new",
+        data=_membership_form(farm, name="Late Comer", email="late@example.org"),
+    )
+    assert response.status_code in (200, 400)
+    assert b"is full" in response.data
+    assert b"waiting list" in response.data
+    assert count(db, Membership) == before
+    response = client.post(
+        "/register/memberships/new",
+        data=_membership_form(farm, name="Late Comer", email="late@example.org", status="waiting"),
+    )
+    assert response.status_code == 302
+    late = db.session.scalar(select(Member).where(Member.email == "late@example.org"))
+    assert late.memberships[0].status == MembershipStatus.WAITING
+
+
+def test_a_paused_membership_keeps_its_place(client, coordinator, farm, db):
+    members = [add_member(farm, site=farm.thursday) for _ in range(farm.thursday.capacity)]
+    members[0].status = MembershipStatus.PAUSED
+    db.session.commit()
+    response = client.post(
+        "/register/memberships/new",
+        data=_membership_form(farm, name="Late Comer", email="late@example.org"),
+    )
+    assert b"is full" in response.data

@@ -375,3 +375,24 @@ def test_web_export_imports_back_with_the_bom(client, coordinator, db, farm):
     page = client.get("/register/").get_data(as_text=True)
     assert "Members created: 0, updated: 0. Memberships created: 0, updated: 0." in page
     assert count(db, Member) == 1
+
+
+def test_import_into_a_full_site_puts_newcomers_on_the_waiting_list(app, db, farm):
+    for _ in range(farm.thursday.capacity - 1):
+        add_member(farm, site=farm.thursday)
+    db.session.commit()
+    rows = "".join(
+        f"Person {i},p{i}@example.org,,Full,1,Town Hall,Season 2027,,\n" for i in range(3)
+    )
+    summary = register_csv.import_members(f"{HEADER}\n{rows}".encode())
+    db.session.commit()
+    assert summary.waiting == 2
+    assert "waiting list" in summary.message()
+    statuses = {
+        email: m.status for email, m in memberships_by_email(db).items() if email.startswith("p")
+    }
+    assert sorted(statuses.values()) == [
+        MembershipStatus.ACTIVE,
+        MembershipStatus.WAITING,
+        MembershipStatus.WAITING,
+    ]

@@ -245,6 +245,22 @@ def _check_membership(
                 end=season.end.isoformat(),
             ),
         )
+    takes_place = data.status in OCCUPYING and (
+        membership is None
+        or membership.status not in OCCUPYING
+        or membership.site_id != data.site.id
+        or membership.season_id != season.id
+    )
+    if takes_place and places_taken(data.site, season) >= data.site.capacity:
+        raise FieldError(
+            "status",
+            _(
+                "%(site)s is full (%(capacity)s of %(capacity)s places taken). Choose "
+                "another site, or put the membership on the waiting list.",
+                site=data.site.name,
+                capacity=data.site.capacity,
+            ),
+        )
     if member.id is not None:
         clash = db.session.scalar(
             select(Membership).where(
@@ -261,6 +277,20 @@ def _check_membership(
                 ),
             )
     return start, end
+
+
+def places_taken(site: PickupSite, season: Season) -> int:
+    """Memberships holding a place at a site in a season (active and paused ones)."""
+    return (
+        db.session.scalar(
+            select(func.count(Membership.id)).where(
+                Membership.site_id == site.id,
+                Membership.season_id == season.id,
+                Membership.status.in_(OCCUPYING),
+            )
+        )
+        or 0
+    )
 
 
 def create_membership(member: Member, data: MembershipData) -> Membership:
@@ -311,7 +341,7 @@ def pause_membership(membership: Membership) -> None:
 
 
 def resume_membership(membership: Membership) -> None:
-    """Start a paused share again."""
+    """Start a paused share again (a paused membership kept its place at the site)."""
     if membership.status != MembershipStatus.PAUSED:
         raise ValidationFailed(_("Only a paused membership can be resumed."))
     membership.status = MembershipStatus.ACTIVE

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from csa.errors import ValidationFailed
 from csa.extensions import db
 from csa.models import Member, Membership, MembershipStatus, PickupSite, Season, ShareType
-from csa.services.register import normalise_email, valid_email
+from csa.services.register import normalise_email, places_taken, valid_email
 
 T = TypeVar("T")
 
@@ -61,6 +61,7 @@ class ImportSummary:
     members_updated: int = 0
     memberships_created: int = 0
     memberships_updated: int = 0
+    waiting: int = 0  # new memberships put on a full site's waiting list
     rows: int = 0
 
     def message(self) -> str:
@@ -73,6 +74,15 @@ class ImportSummary:
             mu=self.members_updated,
             sc=self.memberships_created,
             su=self.memberships_updated,
+        ) + (
+            " "
+            + ngettext(
+                "%(num)d went on a full site's waiting list.",
+                "%(num)d went on full sites' waiting lists.",
+                self.waiting,
+            )
+            if self.waiting
+            else ""
         )
 
 
@@ -290,6 +300,7 @@ def import_members(data: bytes) -> ImportSummary:
     locale = current_app.config["BABEL_DEFAULT_LOCALE"]
     created: set[str] = set()
     updated: set[str] = set()
+    taken: dict[tuple[int, int], int] = {}
     for row in rows:
         member = members.get(row.email)
         if member is None:
@@ -314,11 +325,17 @@ def import_members(data: bytes) -> ImportSummary:
         }
         membership = memberships.get((member.id, row.season.id)) if member.id else None
         if membership is None:
-            db.session.add(
-                Membership(
-                    member=member, season=row.season, status=MembershipStatus.ACTIVE, **terms
-                )
-            )
+            # A full site puts the newcomer on its waiting list instead of over capacity.
+            key = (row.site.id, row.season.id)
+            if key not in taken:
+                taken[key] = places_taken(row.site, row.season)
+            status = MembershipStatus.ACTIVE
+            if taken[key] >= row.site.capacity:
+                status = MembershipStatus.WAITING
+                summary.waiting += 1
+            else:
+                taken[key] += 1
+            db.session.add(Membership(member=member, season=row.season, status=status, **terms))
             summary.memberships_created += 1
         else:
             changed = False

@@ -137,6 +137,7 @@ def register_blueprints(app: Flask) -> None:
     from csa.register.views import bp as register_bp
     from csa.rounds.views import bp as rounds_bp
     from csa.share.views import bp as share_bp
+    from csa.sheets_views import bp as sheets_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp, url_prefix="/auth")
@@ -145,6 +146,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(harvest_bp, url_prefix="/harvest")
     app.register_blueprint(rounds_bp, url_prefix="/rounds")
     app.register_blueprint(share_bp, url_prefix="/share")
+    app.register_blueprint(sheets_bp, url_prefix="/sheets")
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -161,7 +163,7 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    from csa.formatting import format_quantity, weekday_name
+    from csa.formatting import format_clock, format_quantity, weekday_name
     from csa.navigation import register_navigation
 
     register_navigation(app)
@@ -169,7 +171,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals.update(
         format_quantity=format_quantity, weekday_name=weekday_name, get_locale=get_locale
     )
-    app.jinja_env.filters.update(date=format_date, datetime=format_datetime)
+    app.jinja_env.filters.update(date=format_date, datetime=format_datetime, time=format_clock)
 
 
 def register_commands(app: Flask) -> None:

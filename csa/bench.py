@@ -275,9 +275,24 @@ def _peak_mb() -> tuple[float, float]:
     return own, children
 
 
+def _cpu_seconds() -> float:
+    """CPU time used so far by this process and its finished children (user + system)."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def bench_sheets(runs: int) -> None:
     """Every sheet of a locked round (pickup lists, posters, packing, all sites), rendered
-    from the stored split: 1,000 memberships at 20 sites and 5,000 at 50, 15 crops."""
+    from the stored split: 1,000 memberships at 20 sites and 5,000 at 50, 15 crops.
+
+    Prints the wall-clock median and, since this machine is shared, the CPU seconds of
+    each run (this process and its workers) and the load average before the runs.
+    """
+    import os
+
     from pypdf import PdfReader
     from sqlalchemy import select
 
@@ -301,15 +316,17 @@ def bench_sheets(runs: int) -> None:
                 round_ = db.session.scalar(select(Round))
                 lock_round(round_)
                 db.session.commit()
-                samples = []
+                load = os.getloadavg()[0]
+                samples, cpu = [], []
                 paths = []
                 for _ in range(runs):
                     db.session.remove()  # load the stored split afresh every run
                     round_ = db.session.scalar(select(Round))
-                    t0 = time.perf_counter()
+                    c0, t0 = _cpu_seconds(), time.perf_counter()
                     paths = render_round_sheets(round_, force=True)
                     db.session.commit()
                     samples.append(time.perf_counter() - t0)
+                    cpu.append(_cpu_seconds() - c0)
                 pages = {p.name: len(PdfReader(p).pages) for p in paths}
                 db.engine.dispose()
         own, children = _peak_mb()
@@ -317,7 +334,8 @@ def bench_sheets(runs: int) -> None:
         print(
             f"sheets {memberships} memberships, {sites} sites, {len(SHEET_CROPS)} crops: "
             f"median {statistics.median(samples):.2f} s "
-            f"(runs: {', '.join(f'{s:.2f}' for s in samples)}); "
+            f"(runs: {', '.join(f'{s:.2f}' for s in samples)}; "
+            f"CPU {', '.join(f'{c:.1f}' for c in cpu)} s; load before {load:.1f}); "
             f"{len(paths)} files, {sum(pages.values())} pages "
             f"(pickup lists {pickup}, all-sites {pages.get('all-sites.pdf', 0)}, "
             f"packing {pages.get('packing.pdf', 0)}); "

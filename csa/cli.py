@@ -103,7 +103,7 @@ def import_members_command(file: BinaryIO) -> None:
 @click.option("--season", "season_name", default=None, help="Only this season (by name).")
 def export_members_command(season_name: str | None) -> None:
     """Write the register as CSV to stdout, in the columns import-members reads."""
-    from sqlalchemy import func, select
+    from sqlalchemy import select
 
     from csa.models import Season
     from csa.services.register import RegisterFilter, memberships_select
@@ -111,8 +111,10 @@ def export_members_command(season_name: str | None) -> None:
 
     flt = RegisterFilter()
     if season_name is not None:
-        wanted = season_name.strip().lower()
-        season = db.session.scalar(select(Season).where(func.lower(Season.name) == wanted))
+        # Compared in Python: SQLite's lower() leaves "Ł" and "Ż" as they are.
+        wanted = season_name.strip().casefold()
+        seasons = db.session.scalars(select(Season))
+        season = next((s for s in seasons if s.name.strip().casefold() == wanted), None)
         if season is None:
             raise click.ClickException(f"No season is called {season_name}.")
         flt.season_id = season.id
@@ -228,3 +230,48 @@ def export_round_command(round_date: str) -> None:
     except CsaError as exc:
         fail(exc)
     click.echo(export_csv(round_split(round_)), nl=False)
+
+
+@csa_cli.command("sheets")
+@click.argument("round_date", metavar="DATE")
+@click.option("--site", "site_name", default=None, help="Only this pickup site (by name).")
+@click.option(
+    "--out",
+    "out_dir",
+    default=None,
+    type=click.Path(file_okay=False, writable=True),
+    help="Write into this folder instead of SHEETS_DIR/<DATE>/.",
+)
+def sheets_command(round_date: str, site_name: str | None, out_dir: str | None) -> None:
+    """Write the distribution sheets of the round on DATE (ISO) and print their paths.
+
+    A locked round gets its stored sheets (rendered from the stored split if missing or
+    if --site/--out ask for a copy); before the lock, a preview named preview-*.pdf.
+    """
+    from pathlib import Path
+
+    from sqlalchemy import select
+
+    from csa.models import PickupSite
+    from csa.services.split import round_on
+    from csa.sheets import export_sheets
+
+    on_date = _iso_date(round_date)
+    round_ = round_on(on_date)
+    if round_ is None:
+        fail(CsaError(f"There is no round on {on_date.isoformat()}."))
+    site = None
+    if site_name is not None:
+        # Compared in Python: SQLite's lower() leaves "Ż" and "Ł" as they are.
+        wanted = site_name.strip().casefold()
+        sites = db.session.scalars(select(PickupSite))
+        site = next((s for s in sites if s.name.strip().casefold() == wanted), None)
+        if site is None:
+            fail(CsaError(f"There is no pickup site called {site_name}."))
+    try:
+        paths = export_sheets(round_, site=site, out=Path(out_dir) if out_dir else None)
+    except CsaError as exc:
+        fail(exc)
+    db.session.commit()
+    for path in paths:
+        click.echo(str(path))

@@ -29,6 +29,7 @@ class Config:
     INVITE_MAX_AGE_SECONDS = 7 * 24 * 3600
     # The most of one crop a single harvest entry may record, in the crop's unit.
     MAX_HARVEST_QUANTITY = 20000
+    MAX_CONTENT_LENGTH = 16 * 1024 * 1024  # uploads (CSV) are small; refuse anything huge
     # A round locks CUTOFF_DAYS_BEFORE its date at CUTOFF_TIME, in TIMEZONE.
     CUTOFF_DAYS_BEFORE = 1
     CUTOFF_TIME = "18:00"
@@ -49,6 +50,7 @@ class Config:
     SHEETS_PAGE_SIZE = "A4"
     SHEETS_WORKERS = 2
     SHEETS_PARALLEL_MIN_ROWS = 150
+    SHEETS_INLINE_MAX_ROWS = 300  # "make again" on a bigger round renders in the background
 
 
 def instance_secret_key(instance_path: str) -> str:

@@ -310,7 +310,8 @@ def _load_rounds(
                     continue
                 crop = crops[name]
                 amount = per_share * full_shares * Fraction(rng.randint(85, 115), 100)
-                milli = int(amount * 1000)
+                # Whole steps, as a farmer weighs or counts: no 39.13 cucumbers.
+                milli = max(1, int(amount * 1000 / crop.step_milli)) * crop.step_milli
                 db.session.add(
                     HarvestEntry(round=round_, crop=crop, quantity_milli=milli, recorded_by=farmer)
                 )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 from babel.dates import get_day_names
-from flask_babel import format_decimal, get_locale, lazy_gettext
+from flask_babel import format_decimal, format_time, get_locale, lazy_gettext
 
 from csa.quantity import MILLI
 
@@ -33,3 +34,11 @@ def format_quantity(milli: int, unit: str | None = None) -> str:
 def weekday_name(weekday: int) -> str:
     """Monday is 0, as in date.weekday()."""
     return str(get_day_names("wide", locale=get_locale())[weekday])
+
+
+def format_clock(moment: dt.time) -> str:
+    """A time of day (a site's opening hours) the locale's way: "4:00 PM" or "16:00".
+
+    Not shifted between time zones: opening hours are the farm's wall-clock time.
+    """
+    return str(format_time(moment, "short", rebase=False))

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from csa.extensions import db
 from csa.models import Lease, Round, RoundStatus
+from csa.sheets import render_round_sheets
 from csa.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ HOLDER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 # Steps run after a round locks (sheets, notices); later features append to this list.
 # Each takes a locked round, must be idempotent, and flushes only.
-AFTER_LOCK: list[Callable[[Round], None]] = []
+AFTER_LOCK: list[Callable[[Round], None]] = [render_round_sheets]
 
 
 @dataclass

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 from datetime import date, datetime
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
@@ -73,11 +74,11 @@ def test_jobs_create_rounds_lock_notify_and_second_run_changes_nothing(app, farm
     assert mails == 4  # the four Tuesday members; Thursday's member is not in this round
     outbox = sorted(Path(app.config["OUTBOX_DIR"]).glob("*.eml"))
     assert len(outbox) == 4
-    text = outbox[0].read_text()
+    text = message_from_bytes(outbox[0].read_bytes(), policy=policy.default).get_content()
     assert "Tomatoes" in text
     assert "Old Mill" in text
     assert "Mill Lane 1" in text
-    assert "16:00" in text
+    assert "4:00\u202fPM" in text  # the member's locale (en): a 12-hour clock
 
     again = run_due_jobs(AFTER_CUTOFF)
     assert (again.created, again.locked, again.notified) == ([], [], [])
@@ -119,12 +120,17 @@ def test_two_schedulers_started_together_do_the_work_once(app, farm, app_config)
     from csa.jobs import LEASE_NAME, release_lease
 
     release_lease(LEASE_NAME, "setup")
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(2, timeout=60)
     reports = []
     errors = []
 
     def scheduler(name: str) -> None:
-        other = create_app(app_config)
+        try:
+            other = create_app(app_config)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+            barrier.abort()
+            return
         with other.app_context():
             try:
                 barrier.wait()
@@ -135,7 +141,7 @@ def test_two_schedulers_started_together_do_the_work_once(app, farm, app_config)
                 _db.session.remove()
                 _db.engine.dispose()
 
-    threads = [threading.Thread(target=scheduler, args=(n,)) for n in ("a", "b")]
+    threads = [threading.Thread(target=scheduler, args=(n,), daemon=True) for n in ("a", "b")]
     for t in threads:
         t.start()
     for t in threads:

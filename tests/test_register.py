@@ -149,6 +149,15 @@ def test_search_by_name_or_email(client, coordinator, farm, db):
     assert member_names(client.get("/register/?q=nobody").get_data(as_text=True)) == []
 
 
+def test_search_folds_polish_letters(client, coordinator, farm, db):
+    add_member(farm, name="Łukasz Wójcik", email="lukasz@example.org")
+    add_member(farm, name="Anna Nowak", email="anna@example.org")
+    db.session.commit()
+    for q in ("łukasz", "ŁUKASZ", "wójcik", "WÓJCIK", "łukasz wójcik"):
+        html = client.get("/register/", query_string={"q": q}).get_data(as_text=True)
+        assert member_names(html) == ["Łukasz Wójcik"], q
+
+
 def test_filters_by_site_share_type_and_status(client, coordinator, farm, db):
     add_member(farm, name="Anna Tue Full")
     add_member(farm, name="Bea Thu Half", site=farm.thursday, share_type=farm.half)
@@ -592,6 +601,11 @@ def test_season_rules(client, coordinator, farm, db):
     )
     assert taken.status_code == 400
     assert "The name season 2027 is taken." in taken.get_data(as_text=True)
+    client.post("/register/crops/new", data={"name": "Żurawina", "unit": "kg", "step": "0,1"})
+    again = client.post("/register/crops/new", data={"name": "żURAWINA", "unit": "kg", "step": "1"})
+    assert again.status_code == 400
+    assert "The name żURAWINA is taken." in again.get_data(as_text=True)
+    assert count(db, Crop) == 3  # the farm's two and Żurawina
     assert count(db, Season) == 1
     # Shrinking a season under its memberships is refused.
     add_member(farm)

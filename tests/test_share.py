@@ -79,7 +79,7 @@ def test_my_share_shows_contents_site_and_time(app, client, db, setup, member_lo
     assert "Old Mill" in html
     assert "Mill Lane 1" in html
     assert "Tuesday" in html
-    assert "16:00–19:00" in html
+    assert "4:00\u202fPM–7:00\u202fPM" in html  # the user's locale, English: a 12-hour clock
 
 
 def test_next_rounds_show_holds_and_cancellations(app, client, db, setup, member_login):

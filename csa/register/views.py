@@ -535,7 +535,8 @@ def _setting_active(obj: Any, active: bool, back: str) -> ResponseReturnValue:
 def _setting_list(template: str, model: Any, order: Any) -> ResponseReturnValue:
     """List a setting's rows, the active ones first."""
     items = db.session.scalars(select(model).order_by(model.active.desc(), order)).all()
-    return render_template(template, items=items, action_form=EmptyForm())
+    # Not "items": base.html sets that name for the navigation.
+    return render_template(template, entries=items, action_form=EmptyForm())
 
 
 @bp.route("/seasons")

@@ -8,16 +8,27 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
+from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
+from csa import charts
 from csa.access import ANY_USER, FIELD, STAFF, roles
 from csa.errors import CsaError
 from csa.extensions import db
-from csa.formatting import unit_label
+from csa.formatting import format_quantity, unit_label
 from csa.models import HarvestEntry, PickupSite, Role, Round
 from csa.rounds import table as tables
 from csa.rounds.forms import STATUS_LABELS, AddRoundForm, LockForm, ReopenForm
@@ -78,6 +89,48 @@ def index() -> ResponseReturnValue:
     return _index_page(AddRoundForm())
 
 
+@bp.route("/season")
+@roles(*FIELD)
+def season() -> ResponseReturnValue:
+    """The season's harvest per crop and week: what the field gave, at a glance."""
+    today = share_svc.today_local()
+    data = rounds_svc.season_harvest(rounds_svc.season_on(today), today)
+    weeks = [str(format_date(w, "d MMM")) for w in data.weeks]
+    rows = [
+        charts.WeekRow(
+            label=c.name,
+            values=data.milli[c.id],
+            total_text=format_quantity(data.total(c.id), c.unit),
+            value_texts=[format_quantity(m, c.unit) for m in data.milli[c.id]],
+        )
+        for c in data.crops
+    ]
+    chart = (
+        charts.weekly_bars(
+            rows,
+            weeks,
+            chart_id="season-chart",
+            title=_("Harvest per crop and week"),
+            desc=_(
+                "One row per crop, one bar per week; each row has its own scale. "
+                "The total of the season is at the end of each row."
+            ),
+        )
+        if rows
+        else None
+    )
+    summary = [
+        (
+            c,
+            data.total(c.id),
+            sum(1 for m in data.milli[c.id] if m),
+            max(data.milli[c.id]),
+        )
+        for c in data.crops
+    ]
+    return render_template("rounds/season.html", data=data, chart=chart, summary=summary)
+
+
 @bp.route("/add", methods=["POST"])
 @roles(*STAFF)
 def create() -> ResponseReturnValue:
@@ -91,7 +144,7 @@ def create() -> ResponseReturnValue:
         form.date.errors = [*form.date.errors, str(exc)]
         return _index_page(form, 400)
     db.session.commit()
-    flash(_("Round added on %(date)s.", date=round_.date.isoformat()), "success")
+    flash(_("Round added on %(date)s.", date=format_date(round_.date, "full")), "success")
     return redirect(url_for("rounds.show", date=round_.date.isoformat()))
 
 
@@ -110,6 +163,8 @@ def show(date: str) -> ResponseReturnValue:
         unit_label=unit_label,
         lock_form=LockForm() if _is_staff() else None,
         reopen_form=ReopenForm() if _is_staff() else None,
+        # The sheets feature lands on its own: no link until its blueprint is registered.
+        sheets_link="sheets.index" in current_app.view_functions,
     )
 
 

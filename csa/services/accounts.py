@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, func, select
 
@@ -56,9 +57,9 @@ def create_user(
     """Create a login; without a password it can only be used through an invitation link."""
     email = normalise_email(email)
     if "@" not in email:
-        raise ValidationFailed(f"Not an e-mail address: {email}")
+        raise ValidationFailed(_("Not an e-mail address: %(email)s", email=email))
     if db.session.scalar(select(User).where(User.email == email)):
-        raise ValidationFailed(f"A user with the e-mail {email} exists already.")
+        raise ValidationFailed(_("A user with the e-mail %(email)s exists already.", email=email))
     user = User(email=email, role=role, name=name or email, member=member)
     if password is not None:
         set_password(user, password)
@@ -69,7 +70,7 @@ def create_user(
 
 def set_password(user: User, password: str) -> None:
     if len(password) < 8:
-        raise ValidationFailed("The password must have at least 8 characters.")
+        raise ValidationFailed(_("The password must have at least 8 characters."))
     user.set_password(password, current_app.config["PASSWORD_HASH_METHOD"])
 
 
@@ -103,7 +104,7 @@ def invite_member(member: Member) -> User:
     existing = db.session.scalar(select(User).where(User.email == member.email))
     if existing is not None:
         if existing.member_id not in (None, member.id):
-            raise ValidationFailed(f"{member.email} belongs to another account.")
+            raise ValidationFailed(_("%(email)s belongs to another account.", email=member.email))
         existing.member = member
         return existing
     return create_user(member.email, Role.MEMBER, name=member.name, member=member)

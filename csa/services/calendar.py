@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from flask_babel import gettext as _
 from sqlalchemy import func, or_, select
 
 from csa.errors import ValidationFailed
@@ -68,9 +69,9 @@ def cancel_round(round_: Round, reason: str, user: User | None) -> None:
     """Cancel a round that has not locked; the reason is shown to members and mailed."""
     reason = reason.strip()
     if not reason:
-        raise ValidationFailed("Give a reason: members will see it.")
+        raise ValidationFailed(_("Give a reason: members will see it."))
     if round_.status not in (RoundStatus.PLANNED, RoundStatus.OPEN):
-        raise ValidationFailed("Only a round that has not locked can be cancelled.")
+        raise ValidationFailed(_("Only a round that has not locked can be cancelled."))
     round_.status = RoundStatus.CANCELLED
     round_.cancel_reason = reason
     round_.notified_at = None  # the cancellation notice is still to be sent
@@ -81,7 +82,7 @@ def cancel_round(round_: Round, reason: str, user: User | None) -> None:
 def move_round(round_: Round, new_date: date, user: User | None) -> None:
     """Move a round to another date; it still feeds the sites of its scheduled date."""
     if round_.status not in (RoundStatus.PLANNED, RoundStatus.OPEN):
-        raise ValidationFailed("Only a round that has not locked can be moved.")
+        raise ValidationFailed(_("Only a round that has not locked can be moved."))
     if new_date == round_.date:
         return
     clash = db.session.scalar(
@@ -90,7 +91,9 @@ def move_round(round_: Round, new_date: date, user: User | None) -> None:
         )
     )
     if clash:
-        raise ValidationFailed(f"There is a round on {new_date.isoformat()} already.")
+        raise ValidationFailed(
+            _("There is a round on %(date)s already.", date=new_date.isoformat())
+        )
     old = round_.date
     if round_.moved_from is None:
         round_.moved_from = old

@@ -399,13 +399,15 @@ def memberships_select(flt: RegisterFilter) -> Select[tuple[Membership]]:
             joinedload(Membership.site),
         )
     )
-    q = flt.q.strip()
+    q = " ".join(flt.q.split())
     if q:
-        pattern = _like(q.lower())
+        # SQLite's lower() and ILIKE fold only ASCII, so "łukasz" would miss "Łukasz":
+        # also try the usual spellings of the text (PostgreSQL folds them all anyway).
+        patterns = sorted({_like(v) for v in (q, q.lower(), q.upper(), q.title(), q.capitalize())})
         stmt = stmt.where(
             or_(
-                func.lower(Member.name).like(pattern, escape="\\"),
-                func.lower(Member.email).like(pattern, escape="\\"),
+                *(Member.name.ilike(p, escape="\\") for p in patterns),
+                *(Member.email.ilike(p, escape="\\") for p in patterns),
             )
         )
     if flt.season_id is not None:
@@ -488,7 +490,9 @@ def _check_name(model: type[Named], name: str, obj: Named | None) -> str:
     name = name.strip()
     if not name:
         raise FieldError("name", _("Enter a name."))
-    same = db.session.scalars(select(model).where(func.lower(model.name) == name.lower())).all()
+    # Compared in Python: SQLite's lower() leaves "Ł" and "Ż" as they are.
+    wanted = name.casefold()
+    same = [row for row in db.session.scalars(select(model)) if row.name.casefold() == wanted]
     if any(other is not obj for other in same):
         raise FieldError("name", _("The name %(name)s is taken.", name=name))
     return name

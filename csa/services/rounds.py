@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from flask_babel import format_date
+from flask_babel import gettext as _
+from sqlalchemy import func, select
 
 from csa.errors import ValidationFailed
 from csa.extensions import db
-from csa.models import Round, RoundStatus
+from csa.models import Crop, HarvestEntry, Round, RoundStatus, Season
 from csa.schedule import CutoffRule, cutoff_at
 from csa.services.split import sites_serving
 
@@ -27,10 +30,14 @@ def round_cutoff(on_date: date) -> datetime:
 def create_round(on_date: date, extra: bool = True) -> Round:
     """Add a round by hand; refused when no active site hands out shares that day."""
     if db.session.scalar(select(Round.id).where(Round.date == on_date)):
-        raise ValidationFailed(f"There is a round on {on_date.isoformat()} already.")
+        raise ValidationFailed(_("There is a round on %(date)s already.", date=on_date.isoformat()))
     if not sites_serving(on_date):
         raise ValidationFailed(
-            f"No active pickup site serves {on_date.strftime('%A')} {on_date.isoformat()}."
+            _(
+                "No active pickup site serves %(weekday)s %(date)s.",
+                weekday=format_date(on_date, "EEEE"),
+                date=on_date.isoformat(),
+            )
         )
     round_ = Round(
         date=on_date, status=RoundStatus.OPEN, extra=extra, cutoff_at=round_cutoff(on_date)
@@ -57,3 +64,61 @@ def open_rounds() -> list[Round]:
             .order_by(Round.date)
         )
     )
+
+
+@dataclass
+class SeasonHarvest:
+    """What came off the field in a season, per crop and per week (Monday to Sunday)."""
+
+    season: Season | None
+    weeks: list[date] = field(default_factory=list)  # the Monday of each week shown
+    crops: list[Crop] = field(default_factory=list)
+    milli: dict[int, list[int]] = field(default_factory=dict)  # crop_id -> a total per week
+
+    def total(self, crop_id: int) -> int:
+        return sum(self.milli.get(crop_id, []))
+
+
+def season_on(today: date) -> Season | None:
+    """The season running today, else the one that started last (never one not begun)."""
+    running: Season | None = db.session.scalar(
+        select(Season)
+        .where(Season.start <= today, Season.end >= today)
+        .order_by(Season.start.desc())
+        .limit(1)
+    )
+    if running is not None:
+        return running
+    latest: Season | None = db.session.scalar(
+        select(Season).where(Season.start <= today).order_by(Season.start.desc()).limit(1)
+    )
+    return latest
+
+
+def season_harvest(season: Season | None, today: date) -> SeasonHarvest:
+    """Sum the harvest entries of a season's rounds by crop and week, up to this week.
+
+    Cancelled rounds are left out: what was recorded for them was never handed out.
+    """
+    if season is None:
+        return SeasonHarvest(None)
+    rows = db.session.execute(
+        select(HarvestEntry.crop_id, Round.date, func.sum(HarvestEntry.quantity_milli))
+        .join(Round, Round.id == HarvestEntry.round_id)
+        .where(
+            Round.date >= season.start,
+            Round.date <= season.end,
+            Round.status != RoundStatus.CANCELLED,
+        )
+        .group_by(HarvestEntry.crop_id, Round.date)
+    ).all()
+    first = season.start - timedelta(days=season.start.weekday())
+    last_day = max([min(today, season.end), *(day for _c, day, _q in rows)])
+    last = last_day - timedelta(days=last_day.weekday())
+    weeks = [first + timedelta(weeks=i) for i in range((last - first).days // 7 + 1)]
+    milli: dict[int, list[int]] = {}
+    for crop_id, day, total in rows:
+        per_week = milli.setdefault(crop_id, [0] * len(weeks))
+        per_week[(day - first).days // 7] += int(total)
+    crops = list(db.session.scalars(select(Crop).where(Crop.id.in_(milli)).order_by(Crop.name)))
+    return SeasonHarvest(season, weeks, crops, milli)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
 
+from flask_babel import gettext as _
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.orm import joinedload
 
@@ -125,7 +126,7 @@ def round_on(on_date: date) -> Round | None:
 def get_round(on_date: date) -> Round:
     found = round_on(on_date)
     if found is None:
-        raise ValidationFailed(f"There is no round on {on_date.isoformat()}.")
+        raise ValidationFailed(_("There is no round on %(date)s.", date=on_date.isoformat()))
     return found
 
 
@@ -367,7 +368,7 @@ def lock_round(round_: Round, user: User | None = None) -> bool:
     if not claimed:
         db.session.refresh(round_)
         if round_.status == RoundStatus.CANCELLED:
-            raise ValidationFailed("A cancelled round cannot be locked.")
+            raise ValidationFailed(_("A cancelled round cannot be locked."))
         return False
     split = compute_split(round_)
     store_split(split)
@@ -388,7 +389,7 @@ def lock_round(round_: Round, user: User | None = None) -> bool:
 def reopen_round(round_: Round, user: User | None, reason: str = "") -> None:
     """Unlock a locked round (coordinator only, audited): its stored split is dropped."""
     if round_.status not in LOCKED:
-        raise ValidationFailed("Only a locked round can be reopened.")
+        raise ValidationFailed(_("Only a locked round can be reopened."))
     later = db.session.scalar(
         select(func.count())
         .select_from(Round)
@@ -396,8 +397,10 @@ def reopen_round(round_: Round, user: User | None, reason: str = "") -> None:
     )
     if later:
         raise ValidationFailed(
-            "A later round is locked already; reopen the later rounds first so the season "
-            "balances stay exact."
+            _(
+                "A later round is locked already; reopen the later rounds first so the "
+                "season balances stay exact."
+            )
         )
     db.session.execute(delete(Allocation).where(Allocation.round_id == round_.id))
     db.session.execute(delete(RoundSurplus).where(RoundSurplus.round_id == round_.id))

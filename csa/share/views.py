@@ -11,15 +11,20 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import Markup
 from wtforms.fields.choices import SelectChoice
 
+from csa import charts
 from csa.access import STAFF, roles
 from csa.auth.forms import EmptyForm
 from csa.errors import CsaError
 from csa.extensions import db
+from csa.formatting import format_quantity
 from csa.models import HoldMode, Member, Membership, Role
+from csa.register.forms import STATUS_LABELS as MEMBERSHIP_STATUS_LABELS
 from csa.rounds import table as tables
 from csa.rounds.forms import STATUS_LABELS
 from csa.services import share as svc
@@ -32,7 +37,11 @@ bp = Blueprint("share", __name__)
 
 @bp.context_processor
 def labels() -> dict[str, Any]:
-    return {"round_status_labels": STATUS_LABELS, "hold_labels": HOLD_LABELS}
+    return {
+        "round_status_labels": STATUS_LABELS,
+        "hold_labels": HOLD_LABELS,
+        "membership_status_labels": MEMBERSHIP_STATUS_LABELS,
+    }
 
 
 def _parse_date(iso: str) -> dt.date:
@@ -54,6 +63,37 @@ def _opt_out_form(membership: Membership) -> OptOutForm:
     return form
 
 
+def _season_chart(rows: list[svc.SeasonRow]) -> Markup | None:
+    """The season so far as bars: received per crop, with a mark at the fair share."""
+    if not rows:
+        return None
+    bars = [
+        charts.BarRow(
+            label=row.crop.name,
+            received=row.received,
+            fair=row.fair_shown,
+            donated=row.donated,
+            text=_(
+                "%(received)s of %(fair)s",
+                received=format_quantity(row.received, row.crop.unit),
+                fair=format_quantity(row.fair_shown, row.crop.unit),
+            ),
+        )
+        for row in rows
+    ]
+    return charts.received_vs_fair(
+        bars,
+        chart_id="season-chart",
+        title=_("Your season so far"),
+        desc=_(
+            "For each crop, a bar for what you received and a mark at your fair share; "
+            "each crop has its own scale."
+        ),
+        fair_label=_("your fair share"),
+        donated_label=_("donated") if any(row.donated for row in rows) else "",
+    )
+
+
 def _share_page(member: Member | None, editable: bool) -> ResponseReturnValue:
     """The "my share" page of a household; `editable` only for the household itself."""
     today = svc.today_local()
@@ -70,6 +110,7 @@ def _share_page(member: Member | None, editable: bool) -> ResponseReturnValue:
         cancel_form=EmptyForm(),
         opt_out_form=_opt_out_form(membership) if editable else None,
         opted_out=svc.opt_out_ids(membership),
+        season_chart=_season_chart(overview.season),
         now=utcnow(),
     )
 
@@ -147,10 +188,16 @@ def hold(date: str) -> ResponseReturnValue:
         return redirect(url_for("share.mine"))
     db.session.commit()
     if form.mode.data == HoldMode.DONATE.value:
-        flash(_("On hold on %(date)s: your share is donated.", date=on_date.isoformat()), "success")
+        flash(
+            _("On hold on %(date)s: your share is donated.", date=format_date(on_date, "full")),
+            "success",
+        )
     else:
         flash(
-            _("On hold on %(date)s: your share goes to the others.", date=on_date.isoformat()),
+            _(
+                "On hold on %(date)s: your share goes to the others.",
+                date=format_date(on_date, "full"),
+            ),
             "success",
         )
     return redirect(url_for("share.mine"))
@@ -171,7 +218,7 @@ def unhold(date: str) -> ResponseReturnValue:
         return redirect(url_for("share.mine"))
     db.session.commit()
     flash(
-        _("Hold cancelled: you collect your share on %(date)s.", date=on_date.isoformat()),
+        _("Hold cancelled: you collect your share on %(date)s.", date=format_date(on_date, "full")),
         "success",
     )
     return redirect(url_for("share.mine"))

@@ -8,7 +8,7 @@ APT_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejav
 APT_TEST_PACKAGES := chromium poppler-utils
 export FLASK_APP := app
 
-.PHONY: run test setup system-deps system-test-deps lint db demo scheduler bench clean
+.PHONY: run test setup system-deps system-test-deps lint db demo scheduler bench clean translations
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -65,3 +65,11 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+
+# Re-extract every user-facing string, merge it into each language's catalog and compile.
+# New strings arrive untranslated (or fuzzy): translate them in csa/translations/*/LC_MESSAGES/
+# messages.po, run this again, and commit the .po and the .mo (a fresh machine needs no build).
+translations: $(VENV)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o csa/translations/messages.pot .
+	$(BIN)/pybabel update -i csa/translations/messages.pot -d csa/translations
+	$(BIN)/pybabel compile -d csa/translations --statistics

@@ -339,3 +339,14 @@ def test_rounds_of_a_membership_follow_its_site(app, db):
     db.session.commit()
     assert [r.date for r in share_svc.membership_rounds(tuesday)] == [TUESDAY, NEXT_TUESDAY]
     assert [r.date for r in share_svc.membership_rounds(thursday)] == [date(2027, 5, 6)]
+
+
+def test_my_share_links_the_private_calendar_feed(app, client, db, setup, member_login):
+    farm, members, round_ = setup
+    own = members[0].member
+    html = client.get("/share/").get_data(as_text=True)
+    assert f"/calendar/feed/{own.calendar_token}.ics" in html
+    assert members[1].member.calendar_token not in html
+    feed = client.get(f"/calendar/feed/{own.calendar_token}.ics")
+    assert feed.status_code == 200
+    assert "BEGIN:VCALENDAR" in feed.get_data(as_text=True)

@@ -20,6 +20,7 @@ from wtforms.fields.choices import SelectChoice
 from csa import charts
 from csa.access import STAFF, roles
 from csa.auth.forms import EmptyForm
+from csa.calendar_views.views import feed_url
 from csa.errors import CsaError
 from csa.extensions import db
 from csa.formatting import format_quantity
@@ -112,6 +113,7 @@ def _share_page(member: Member | None, editable: bool) -> ResponseReturnValue:
         opted_out=svc.opt_out_ids(membership),
         season_chart=_season_chart(overview.season),
         now=utcnow(),
+        calendar_feed=feed_url(member) if editable and member else None,
     )
 
 

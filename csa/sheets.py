@@ -43,7 +43,6 @@ from flask import Flask, current_app
 from flask_babel import force_locale, format_date, get_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload
 
 from csa.allocation import Share
 from csa.errors import NotFound, ValidationFailed
@@ -51,16 +50,14 @@ from csa.extensions import db
 from csa.formatting import format_clock, format_quantity
 from csa.models import (
     Allocation,
-    Hold,
     HoldMode,
     Membership,
-    MembershipStatus,
     PickupSite,
     Round,
     RoundStatus,
 )
 from csa.pdf import render_document, warm_up, write_document
-from csa.services.split import RoundSplit, round_split, sites_serving
+from csa.services.split import RoundSplit, holds_at, round_split, sites_serving
 from csa.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -310,30 +307,6 @@ def _poster_font(labels: list[str], columns: list[PosterColumn]) -> tuple[float,
         if size > best[0]:
             best = (size, landscape)
     return best
-
-
-def away_holds(round_: Round, site_ids: Collection[int]) -> list[tuple[Membership, HoldMode]]:
-    """Memberships on hold for the round at these sites (a stored split omits those whose
-    share went to the others, so the pickup list asks for them separately)."""
-    if not site_ids:
-        return []
-    rows = db.session.execute(
-        select(Hold.mode, Membership)
-        .join(Membership, Membership.id == Hold.membership_id)
-        .options(
-            joinedload(Membership.member),
-            joinedload(Membership.share_type),
-            joinedload(Membership.site),
-        )
-        .where(
-            Hold.round_date == round_.date,
-            Membership.status == MembershipStatus.ACTIVE,
-            Membership.start <= round_.date,
-            Membership.end >= round_.date,
-            Membership.site_id.in_(list(site_ids)),
-        )
-    ).all()
-    return [(m, mode) for mode, m in rows]
 
 
 def sheet_data(
@@ -845,9 +818,7 @@ def round_sheet_data(round_: Round, site_ids: Collection[int] | None = None) -> 
             if site_ids is not None
             else {s.id for s in split.sites} | {m.site_id for m in split.memberships.values()}
         )
-        away = [
-            (m, mode) for m, mode in away_holds(round_, wanted) if m.id not in split.memberships
-        ]
+        away = [(m, mode) for m, mode in holds_at(round_, wanted) if m.id not in split.memberships]
         return sheet_data(split, away=away, site_ids=site_ids)
 
 

@@ -7,7 +7,6 @@ list, which is short; re-rendering a big round runs in a background thread.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,8 +32,8 @@ from csa.access import FIELD, STAFF, roles
 from csa.auth.forms import EmptyForm
 from csa.errors import CsaError
 from csa.extensions import db
-from csa.models import PickupSite, Round, RoundStatus
-from csa.services.split import round_on
+from csa.models import PickupSite, RoundStatus
+from csa.web import round_or_404
 
 bp = Blueprint("sheets", __name__)
 
@@ -51,18 +50,6 @@ class SheetLink:
     label: str
     url: str
     size: int  # bytes
-
-
-def round_or_404(iso: str) -> Round:
-    """The round on an ISO date from the URL; 404 for a malformed date or no round."""
-    try:
-        on_date = dt.date.fromisoformat(iso)
-    except ValueError:
-        abort(404)
-    found = round_on(on_date)
-    if found is None:
-        abort(404)
-    return found
 
 
 def _link(label: str, path: Path | None, endpoint_args: dict[str, object]) -> SheetLink | None:

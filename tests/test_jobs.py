@@ -205,3 +205,33 @@ def test_scheduler_killed_mid_lock_leaves_round_open_and_next_run_finishes(app, 
     report = run_due_jobs(AFTER_CUTOFF)
     assert report.locked == [date(2027, 5, 4)]
     assert count(Allocation) == 8
+
+
+def test_reopened_round_gets_fresh_sheets_but_no_second_notice(app, farm):
+    from csa.services.split import reopen_round
+
+    run_due_jobs(MONDAY_MORNING)
+    round_ = harvest(farm, date(2027, 5, 4))
+    run_due_jobs(AFTER_CUTOFF)
+    _db.session.refresh(round_)
+    first_sheets = round_.sheets_at
+    assert first_sheets is not None
+    mails = count(OutboxMessage)
+    assert mails == 4
+
+    reopen_round(round_, None, "forgot the kale")
+    _db.session.add(HarvestEntry(round=round_, crop=farm.tomatoes, quantity_milli=2_000))
+    _db.session.commit()
+    assert round_.sheets_at is None
+    report = run_due_jobs(datetime(2027, 5, 3, 17, 0))
+    assert report.locked == [date(2027, 5, 4)]
+    assert report.notified == [date(2027, 5, 4)]
+    _db.session.refresh(round_)
+    assert round_.sheets_at is not None  # rendered again after the second lock
+    assert count(OutboxMessage) == mails  # each member was told once
+    stored = _db.session.scalars(
+        select(Allocation.quantity_milli).where(
+            Allocation.round_id == round_.id, Allocation.crop_id == farm.tomatoes.id
+        )
+    ).all()
+    assert sum(stored) == 12_000  # the corrected harvest is what was stored

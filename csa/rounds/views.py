@@ -5,7 +5,6 @@ Views are thin: check the form, call csa.services, commit once, flash, redirect.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from flask import (
@@ -34,8 +33,9 @@ from csa.rounds import table as tables
 from csa.rounds.forms import STATUS_LABELS, AddRoundForm, LockForm, ReopenForm
 from csa.services import rounds as rounds_svc
 from csa.services import share as share_svc
-from csa.services.split import export_csv, lock_round, reopen_round, round_on, round_split
+from csa.services.split import export_csv, lock_round, reopen_round, round_split
 from csa.share.forms import HOLD_LABELS
+from csa.web import round_or_404
 
 bp = Blueprint("rounds", __name__)
 
@@ -43,18 +43,6 @@ bp = Blueprint("rounds", __name__)
 @bp.context_processor
 def labels() -> dict[str, Any]:
     return {"round_status_labels": STATUS_LABELS, "hold_labels": HOLD_LABELS}
-
-
-def round_or_404(iso: str) -> Round:
-    """The round on an ISO date from the URL; 404 for a malformed date or no round."""
-    try:
-        on_date = dt.date.fromisoformat(iso)
-    except ValueError:
-        abort(404)
-    found = round_on(on_date)
-    if found is None:
-        abort(404)
-    return found
 
 
 def _is_staff() -> bool:

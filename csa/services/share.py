@@ -28,13 +28,12 @@ from csa.models import (
     HoldMode,
     Member,
     Membership,
-    MembershipStatus,
     OptOut,
     Round,
     RoundStatus,
     Season,
 )
-from csa.services.split import LOCKED, round_split, sites_serving
+from csa.services.split import LOCKED, holds_at, round_split, sites_serving
 from csa.timeutil import utcnow
 
 OPEN = (RoundStatus.PLANNED, RoundStatus.OPEN)
@@ -305,26 +304,8 @@ def season_to_date(membership: Membership) -> list[SeasonRow]:
 def round_holds(round_: Round) -> list[tuple[Membership, HoldMode]]:
     """Memberships on hold for a round at the sites it serves, with what happens to the share."""
     sites = sites_serving(round_.schedule_date)
-    if not sites:
-        return []
-    rows = db.session.execute(
-        select(Hold.mode, Membership)
-        .join(Membership, Membership.id == Hold.membership_id)
-        .options(
-            joinedload(Membership.member),
-            joinedload(Membership.share_type),
-            joinedload(Membership.site),
-        )
-        .where(
-            Hold.round_date == round_.date,
-            Membership.status == MembershipStatus.ACTIVE,
-            Membership.start <= round_.date,
-            Membership.end >= round_.date,
-            Membership.site_id.in_([s.id for s in sites]),
-        )
-    ).all()
     return sorted(
-        ((m, mode) for mode, m in rows),
+        holds_at(round_, [s.id for s in sites]),
         key=lambda pair: (pair[0].site.name.lower(), pair[0].member.surname.lower()),
     )
 

@@ -10,6 +10,7 @@ import csv
 import io
 import math
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
@@ -158,6 +159,30 @@ def eligible_memberships(on_date: date, sites: list[PickupSite]) -> list[Members
             )
         ).unique()
     )
+
+
+def holds_at(round_: Round, site_ids: Collection[int]) -> list[tuple[Membership, HoldMode]]:
+    """Memberships on hold for a round at these sites (a stored split omits those whose share
+    went to the others, so pages and sheets ask for them separately)."""
+    if not site_ids:
+        return []
+    rows = db.session.execute(
+        select(Hold.mode, Membership)
+        .join(Membership, Membership.id == Hold.membership_id)
+        .options(
+            joinedload(Membership.member),
+            joinedload(Membership.share_type),
+            joinedload(Membership.site),
+        )
+        .where(
+            Hold.round_date == round_.date,
+            Membership.status == MembershipStatus.ACTIVE,
+            Membership.start <= round_.date,
+            Membership.end >= round_.date,
+            Membership.site_id.in_(list(site_ids)),
+        )
+    ).all()
+    return [(m, mode) for mode, m in rows]
 
 
 def harvest_totals(round_: Round) -> dict[int, int]:
@@ -407,6 +432,9 @@ def reopen_round(round_: Round, user: User | None, reason: str = "") -> None:
     round_.status = RoundStatus.OPEN
     round_.locked_at = None
     round_.sheets_at = None
+    # Re-run the after-lock steps (sheets) when it locks again; notices are keyed per
+    # round and membership, so nobody is mailed twice.
+    round_.notified_at = None
     db.session.add(
         HarvestAudit(
             round_id=round_.id,

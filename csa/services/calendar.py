@@ -14,6 +14,8 @@ from csa.models import (
     HarvestAudit,
     HarvestEntry,
     Hold,
+    Membership,
+    MembershipStatus,
     PickupSite,
     Round,
     RoundStatus,
@@ -22,7 +24,6 @@ from csa.models import (
 )
 from csa.schedule import round_dates
 from csa.services.rounds import create_round, round_cutoff
-from csa.services.split import eligible_memberships, sites_serving
 
 
 def ensure_rounds(today: date, weeks_ahead: int) -> list[Round]:
@@ -136,17 +137,33 @@ def calendar(first: date, last: date) -> list[CalendarRow]:
             .group_by(HarvestEntry.round_id)
         )
     }
+    # Three queries for the whole window instead of three per round.
+    sites = db.session.scalars(select(PickupSite).where(PickupSite.active)).all()
+    memberships = db.session.scalars(
+        select(Membership).where(
+            Membership.status == MembershipStatus.ACTIVE,
+            Membership.start <= last,
+            Membership.end >= first,
+        )
+    ).all()
+    held = set(
+        db.session.execute(
+            select(Hold.membership_id, Hold.round_date).where(
+                Hold.round_date >= first, Hold.round_date <= last
+            )
+        ).all()
+    )
     rows = []
     for r in rounds:
-        sites = sites_serving(r.schedule_date)
-        memberships = eligible_memberships(r.date, sites)
-        ids = [m.id for m in memberships]
-        holds = db.session.scalar(
-            select(func.count()).where(Hold.round_date == r.date, Hold.membership_id.in_(ids))
+        served = sorted(
+            (s for s in sites if s.serves(r.schedule_date)), key=lambda s: s.name.lower()
         )
+        served_ids = {s.id for s in served}
+        eligible = [
+            m for m in memberships if m.site_id in served_ids and m.start <= r.date <= m.end
+        ]
+        holds = sum((m.id, r.date) in held for m in eligible)
         rows.append(
-            CalendarRow(
-                r, sites, sum(m.shares for m in memberships), holds or 0, harvested.get(r.id, 0)
-            )
+            CalendarRow(r, served, sum(m.shares for m in eligible), holds, harvested.get(r.id, 0))
         )
     return rows

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from csa.extensions import db
 from csa.models import Lease, Round, RoundStatus
+from csa.services.rounds import farm_today
 from csa.sheets import render_round_sheets
 from csa.timeutil import utcnow
 
@@ -82,12 +83,6 @@ def release_lease(name: str, holder: str) -> None:
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-
-
-def farm_today(now_utc: datetime) -> date:
-    """Today's date on the farm, whatever zone the host runs in."""
-    tz = ZoneInfo(current_app.config["TIMEZONE"])
-    return now_utc.replace(tzinfo=ZoneInfo("UTC")).astimezone(tz).date()
 
 
 def create_rounds(now: datetime, report: JobReport) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from csa.errors import ValidationFailed
 from csa.models import HarvestAudit, HarvestEntry, Role, RoundStatus
 from csa.services import harvest
+from csa.services import rounds as rounds_svc
 from csa.services.rounds import create_round
 from csa.services.split import compute_split, lock_round
 from tests.factories import add_member, make_farm
@@ -105,7 +106,7 @@ def test_lines_added_by_script_beyond_the_empty_ones_are_recorded(client, db, fa
 
 
 def test_the_form_works_on_a_phone_without_javascript(client, farm, farmer, monkeypatch):
-    monkeypatch.setattr(harvest, "farm_today", lambda: date(2027, 5, 5))
+    monkeypatch.setattr(rounds_svc, "farm_today", lambda: date(2027, 5, 5))
     page = client.get("/harvest/").get_data(as_text=True)
     assert page.count('inputmode="decimal"') == 5
     assert 'name="lines-4-quantity"' in page

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from csa.models import Role, RoundStatus
-from csa.services import share as share_svc
+from csa.services import rounds as rounds_svc
 from csa.services.rounds import season_harvest
 from tests.factories import add_member, make_farm
 from tests.test_rounds import NEXT_TUESDAY, TUESDAY, harvest, make_round
@@ -21,7 +21,7 @@ IN_SEASON = date(2027, 5, 20)
 
 @pytest.fixture
 def in_season(monkeypatch):
-    monkeypatch.setattr(share_svc, "today_local", lambda: IN_SEASON)
+    monkeypatch.setattr(rounds_svc, "farm_today", lambda: IN_SEASON)
 
 
 def _nav(html: str) -> list[str]:

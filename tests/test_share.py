@@ -18,6 +18,7 @@ from csa.models import (
     RoundStatus,
 )
 from csa.quantity import milli_to_str
+from csa.services import rounds as rounds_svc
 from csa.services import share as share_svc
 from csa.services.split import compute_split, lock_round
 from tests.factories import add_member, make_farm
@@ -37,7 +38,7 @@ def today(monkeypatch):
             self.value = value
 
     pinned = Today()
-    monkeypatch.setattr(share_svc, "today_local", lambda: pinned.value)
+    monkeypatch.setattr(rounds_svc, "farm_today", lambda: pinned.value)
     return pinned
 
 

@@ -51,7 +51,8 @@ from csa.models import (
 )
 from csa.services import calendar as cal
 from csa.services import split
-from csa.timeutil import to_local, utcnow
+from csa.services.rounds import farm_today
+from csa.timeutil import to_local
 
 bp = Blueprint("calendar", __name__)
 
@@ -70,11 +71,6 @@ CHANGEABLE = (RoundStatus.PLANNED, RoundStatus.OPEN)
 
 
 # --- helpers ---------------------------------------------------------------------------
-
-
-def farm_today() -> date:
-    """Today on the farm, whatever zone the server runs in."""
-    return to_local(utcnow(), current_app.config["TIMEZONE"]).date()
 
 
 def week_start(day: date) -> date:

@@ -19,6 +19,7 @@ from csa.formatting import format_quantity, unit_label
 from csa.harvest.forms import HarvestForm
 from csa.models import MILLI, HarvestEntry, Round
 from csa.services import harvest
+from csa.services import rounds as rounds_svc
 from csa.services.harvest import HarvestInvalid, HarvestPreview
 from csa.services.rounds import next_open_round, open_rounds
 
@@ -73,7 +74,7 @@ def record() -> ResponseReturnValue:
     else:
         chosen = _round_from(request.args.get("round_id"))
         if chosen is None or not chosen.accepts_harvest:
-            chosen = next_open_round(harvest.farm_today())
+            chosen = next_open_round(rounds_svc.farm_today())
         form.round_id.data = str(chosen.id) if chosen else None
     return (
         render_template(

@@ -81,7 +81,7 @@ def index() -> ResponseReturnValue:
 @roles(*FIELD)
 def season() -> ResponseReturnValue:
     """The season's harvest per crop and week: what the field gave, at a glance."""
-    today = share_svc.today_local()
+    today = rounds_svc.farm_today()
     data = rounds_svc.season_harvest(rounds_svc.season_on(today), today)
     weeks = [str(format_date(w, "d MMM")) for w in data.weeks]
     rows = [

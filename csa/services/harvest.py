@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from fractions import Fraction
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import format_date
@@ -107,11 +105,6 @@ class HarvestPreview:
     crops: list[CropPreview]
     claimants: int
     line_errors: dict[int, list[str]] = field(default_factory=dict)
-
-
-def farm_today() -> date:
-    """Today in the farm's time zone: a harvest at 00:30 belongs to the farm's date."""
-    return datetime.now(ZoneInfo(current_app.config["TIMEZONE"])).date()
 
 
 def round_problem(round_: Round | None) -> str | None:

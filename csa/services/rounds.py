@@ -15,6 +15,12 @@ from csa.extensions import db
 from csa.models import Crop, HarvestEntry, Round, RoundStatus, Season
 from csa.schedule import CutoffRule, cutoff_at
 from csa.services.split import sites_serving
+from csa.timeutil import to_local, utcnow
+
+
+def farm_today(now_utc: datetime | None = None) -> date:
+    """Today on the farm, whatever zone the host runs in: 00:30 belongs to the farm's date."""
+    return to_local(now_utc or utcnow(), current_app.config["TIMEZONE"]).date()
 
 
 def cutoff_rule() -> CutoffRule:

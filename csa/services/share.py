@@ -8,12 +8,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from fractions import Fraction
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import joinedload
@@ -37,11 +35,6 @@ from csa.services.split import LOCKED, holds_at, round_split, sites_serving
 from csa.timeutil import utcnow
 
 OPEN = (RoundStatus.PLANNED, RoundStatus.OPEN)
-
-
-def today_local() -> date:
-    """Today in the farm's time zone: a round on "today" is the farm's today, not UTC's."""
-    return datetime.now(ZoneInfo(current_app.config["TIMEZONE"])).date()
 
 
 def _with_details(query: Select[Any]) -> Select[Any]:

@@ -28,6 +28,7 @@ from csa.models import HoldMode, Member, Membership, Role
 from csa.register.forms import STATUS_LABELS as MEMBERSHIP_STATUS_LABELS
 from csa.rounds import table as tables
 from csa.rounds.forms import STATUS_LABELS
+from csa.services import rounds as rounds_svc
 from csa.services import share as svc
 from csa.services.split import round_on, round_split
 from csa.share.forms import HOLD_LABELS, HoldForm, OptOutForm
@@ -97,7 +98,7 @@ def _season_chart(rows: list[svc.SeasonRow]) -> Markup | None:
 
 def _share_page(member: Member | None, editable: bool) -> ResponseReturnValue:
     """The "my share" page of a household; `editable` only for the household itself."""
-    today = svc.today_local()
+    today = rounds_svc.farm_today()
     membership = svc.current_membership(member, today) if member else None
     if membership is None:
         return render_template("share/mine.html", member=member, overview=None)
@@ -183,7 +184,7 @@ def hold(date: str) -> ResponseReturnValue:
         flash(_("Choose what happens to your share while you are away."), "error")
         return redirect(url_for("share.mine"))
     try:
-        svc.set_hold(membership, on_date, HoldMode(form.mode.data), svc.today_local())
+        svc.set_hold(membership, on_date, HoldMode(form.mode.data), rounds_svc.farm_today())
     except CsaError as exc:
         db.session.rollback()
         flash(str(exc), "error")
@@ -213,7 +214,7 @@ def unhold(date: str) -> ResponseReturnValue:
     if not EmptyForm().validate_on_submit():
         return redirect(url_for("share.mine"))
     try:
-        svc.clear_hold(membership, on_date, svc.today_local())
+        svc.clear_hold(membership, on_date, rounds_svc.farm_today())
     except CsaError as exc:
         db.session.rollback()
         flash(str(exc), "error")
@@ -230,7 +231,7 @@ def unhold(date: str) -> ResponseReturnValue:
 @roles(Role.MEMBER)
 def opt_outs() -> ResponseReturnValue:
     own = _own_member()
-    membership = svc.current_membership(own, svc.today_local()) if own else None
+    membership = svc.current_membership(own, rounds_svc.farm_today()) if own else None
     if membership is None:
         abort(404)
     form = _opt_out_form(membership)

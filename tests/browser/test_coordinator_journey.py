@@ -27,7 +27,7 @@ from csa.models import (
 )
 from csa.services import harvest
 from csa.services.register import default_season, site_counts
-from csa.services.share import today_local
+from csa.services.rounds import farm_today
 from csa.services.split import round_split
 from tests.browser.helpers import check_accessibility, save_screenshot
 
@@ -54,7 +54,7 @@ def _round_to_lock(app) -> tuple[int, date]:
             r
             for r in db.session.scalars(
                 select(Round)
-                .where(Round.date >= today_local(), Round.status == RoundStatus.OPEN)
+                .where(Round.date >= farm_today(), Round.status == RoundStatus.OPEN)
                 .order_by(Round.date)
             )
             if site.serves(r.schedule_date)

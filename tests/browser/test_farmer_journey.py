@@ -11,8 +11,7 @@ from sqlalchemy import select
 
 from csa.extensions import db
 from csa.models import Crop, HarvestEntry, User
-from csa.services.rounds import next_open_round
-from csa.services.share import today_local
+from csa.services.rounds import farm_today, next_open_round
 from tests.browser.helpers import check_accessibility, fits_the_screen, save_screenshot
 
 pytestmark = pytest.mark.browser
@@ -43,7 +42,7 @@ def test_farmer_records_and_corrects_the_harvest_on_a_phone(live_app, open_page)
     expect(page).to_have_url(re.compile(r"/harvest/"))
     expect(page.get_by_role("heading", name="Record harvest")).to_be_visible()
     with live_app.app_context():
-        round_ = next_open_round(today_local())
+        round_ = next_open_round(farm_today())
         assert round_ is not None
         round_id = round_.id
         before = {e.id for e in db.session.scalars(select(HarvestEntry))}

@@ -14,7 +14,8 @@ from csa.browser import sign_in
 from csa.extensions import db
 from csa.formatting import format_clock, format_quantity, weekday_name
 from csa.models import Crop, Hold, HoldMode, OptOut, Round, RoundStatus, User
-from csa.services.share import current_membership, season_to_date, today_local
+from csa.services.rounds import farm_today
+from csa.services.share import current_membership, season_to_date
 from csa.services.split import compute_split, round_split
 from tests.browser.helpers import check_accessibility, fits_the_screen, save_screenshot
 
@@ -29,7 +30,7 @@ def _expected(app):
     with app.test_request_context():  # English, like the demo member's account
         user = db.session.scalar(select(User).where(User.email == "member@demo.farm"))
         user.locale = "en"  # the journey reads English text, whatever the demo household speaks
-        today = today_local()
+        today = farm_today()
         membership = current_membership(user.member, today)
         site = membership.site
         rounds = [

@@ -117,6 +117,7 @@ __all__ = [
     "describe",
     "split_crop",
     "split_round",
+    "stored_share",
 ]
 
 _MASK64 = (1 << 64) - 1
@@ -245,6 +246,26 @@ class CropSplit:
 
 # ---------------------------------------------------------------------------------------------
 # Public entry points
+
+
+def stored_share(
+    membership_id: int,
+    crop_id: int,
+    step: int,
+    units: int,
+    entitlement: Fraction,
+    balance_in: Fraction,
+    donated: bool,
+) -> Share:
+    """Rebuild a Share from a stored allocation: its exact entitlement and balance carried in.
+
+    The services layer reads locked rounds back through this, so the private layout of
+    `Share` stays in this module.
+    """
+    den = math.lcm(entitlement.denominator, balance_in.denominator)
+    per_weight = entitlement.numerator * (den // entitlement.denominator)
+    value = per_weight + balance_in.numerator * (den // balance_in.denominator)
+    return Share(membership_id, units, donated, 1, value, _Scale(crop_id, step, per_weight, den))
 
 
 def split_crop(

@@ -673,3 +673,26 @@ def test_collector_state_is_restored() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_stored_share_rebuilds_what_was_split():
+    """A locked round is read back from its stored numbers: the rebuilt shares explain the same."""
+    from csa.allocation import stored_share
+
+    claimants = [Claimant(1, 500), Claimant(2, 1000), Claimant(3, 1500, donated=True)]
+    balances = {(1, 7): Fraction(1, 3), (2, 7): Fraction(-2, 5)}
+    split = split_round("2027-05-04", [CropHarvest(7, 10_130, 50)], claimants, balances)[7]
+    for share in split.shares:
+        rebuilt = stored_share(
+            share.membership_id,
+            7,
+            50,
+            share.units,
+            share.entitlement,
+            share.balance_in,
+            share.donated,
+        )
+        for attr in ("units", "quantity", "entitlement", "balance_in", "balance_out", "base"):
+            assert getattr(rebuilt, attr) == getattr(share, attr), attr
+        assert rebuilt.adjustment == share.adjustment
+        assert rebuilt.donated == share.donated

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -19,7 +18,14 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.orm import joinedload
 
-from csa.allocation import Claimant, CropHarvest, CropSplit, Share, _Scale, split_round
+from csa.allocation import (
+    Claimant,
+    CropHarvest,
+    CropSplit,
+    Share,
+    split_round,
+    stored_share,
+)
 from csa.errors import ValidationFailed
 from csa.extensions import db
 from csa.models import (
@@ -102,22 +108,6 @@ class RoundSplit:
     def surplus(self, crop_id: int) -> int:
         split = self.splits.get(crop_id)
         return split.surplus if split else self.harvested.get(crop_id, 0)
-
-
-def stored_share(
-    membership_id: int,
-    crop_id: int,
-    step: int,
-    units: int,
-    entitlement: Fraction,
-    balance_in: Fraction,
-    donated: bool,
-) -> Share:
-    """Rebuild a Share from a stored allocation (its exact entitlement and balance)."""
-    den = math.lcm(entitlement.denominator, balance_in.denominator)
-    per_weight = entitlement.numerator * (den // entitlement.denominator)
-    value = per_weight + balance_in.numerator * (den // balance_in.denominator)
-    return Share(membership_id, units, donated, 1, value, _Scale(crop_id, step, per_weight, den))
 
 
 def round_on(on_date: date) -> Round | None:

@@ -30,6 +30,7 @@ from csa.models import (
     User,
 )
 from csa.services import accounts
+from csa.services.rounds import farm_today
 
 DEMO_PASSWORD = "harvest-demo"  # noqa: S105 - published demo password, demo data only
 SEASON_NAME = "Demo season"
@@ -180,7 +181,8 @@ def database_is_empty() -> bool:
 
 def load_demo(today: date | None = None) -> str:
     """Create the demo farm unless it is there; return a one-line summary."""
-    today = today or date.today()
+    # The farm's date, not the machine's: near midnight UTC they differ by a day.
+    today = today or farm_today()
     if demo_is_loaded():
         return "The demo farm is loaded already; nothing changed."
     rng = random.Random(2027)  # the same farm every time
@@ -303,7 +305,9 @@ def _load_rounds(
         week = (day - start).days // 7
         served = [m for m in holders if m.site in sites]
         full_shares = Fraction(sum(m.weight_milli for m in served), 1000)
-        is_current = current is None and day >= today
+        # Every site's first round from today on is half recorded, so each household has
+        # something in "this week" whatever weekday the demo is loaded on.
+        is_current = today <= day < today + timedelta(days=7)
         if day < today or is_current:
             for name, (per_share, weeks) in HARVEST_PLAN.items():
                 if week not in weeks or (is_current and rng.random() < 0.5):
@@ -335,7 +339,7 @@ def _load_rounds(
             round_.status = RoundStatus.DISTRIBUTED
             round_.notified_at = round_.locked_at
             locked += 1
-        elif is_current:
+        elif is_current and current is None:
             current = day
         day += timedelta(days=1)
     return locked, current

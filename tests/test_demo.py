@@ -78,12 +78,12 @@ def test_create_user_command(runner, db):
 
 
 def test_demo_season_is_under_way(runner, db):
-    from datetime import date
-
     from csa.models import Allocation, Crop, HarvestEntry, Hold, OptOut, Round, RoundStatus
 
+    from csa.services.rounds import farm_today
+
     runner.invoke(args=["csa", "demo"])
-    today = date.today()
+    today = farm_today()
     season = db.session.scalar(select(Season))
     assert 60 <= (today - season.start).days <= 80  # began about ten weeks ago
     assert 120 <= (season.end - today).days <= 150  # runs about twenty weeks more

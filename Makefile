@@ -61,7 +61,7 @@ test: system-test-deps $(VENV)/.installed lint
 	$(BIN)/pytest -q
 
 bench: setup
-	$(BIN)/python -m csa.bench all
+	$(BIN)/python -m tools.bench all
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

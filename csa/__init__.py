@@ -18,30 +18,41 @@ from werkzeug.exceptions import HTTPException
 from csa.config import Config, instance_secret_key
 from csa.extensions import babel, csrf, db, login, migrate
 
-ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent
+# A source checkout keeps templates/, static/, migrations/ and instance/ beside csa/; an
+# installed wheel carries the first three inside the package (see pyproject.toml).
+SOURCE_CHECKOUT = (PACKAGE.parent / "pyproject.toml").is_file()
 
-dictConfig(
-    {
-        "version": 1,
-        "formatters": {"default": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-        "handlers": {
-            "console": {"class": "logging.StreamHandler", "formatter": "default"},
-        },
-        "root": {"level": "INFO", "handlers": ["console"]},
-        "disable_existing_loggers": False,
-    }
-)
+
+def _folder(name: str) -> Path:
+    return PACKAGE.parent / name if SOURCE_CHECKOUT else PACKAGE / name
+
+
 log = logging.getLogger(__name__)
+
+
+LOGGING: dict[str, Any] = {
+    "version": 1,
+    "formatters": {"default": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "default"}},
+    "root": {"level": "INFO", "handlers": ["console"]},
+    "disable_existing_loggers": False,
+}
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then instance/config.py, then CSA_* variables (or test config)."""
+    # Before the app exists (STYLE.md §2), and here rather than at import, so importing csa
+    # (a test, a tool) leaves the host's logging alone.
+    dictConfig(LOGGING)
     app = Flask(
         __name__,
         instance_relative_config=True,
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
-        instance_path=os.environ.get("CSA_INSTANCE_PATH") or str(ROOT / "instance"),
+        template_folder=str(_folder("templates")),
+        static_folder=str(_folder("static")),
+        # Installed, Flask's default applies: <prefix>/var/csa-instance.
+        instance_path=os.environ.get("CSA_INSTANCE_PATH")
+        or (str(_folder("instance")) if SOURCE_CHECKOUT else None),
     )
     register_config(app, test_config)
     register_extensions(app)
@@ -111,10 +122,10 @@ def select_timezone() -> str:
 
 def register_extensions(app: Flask) -> None:
     from csa import models
-    from csa.access import register_access
+    from csa.ui.access import register_access
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    migrate.init_app(app, db, directory=str(_folder("migrations")))
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     login.init_app(app)
@@ -130,14 +141,14 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from csa.auth.views import bp as auth_bp
-    from csa.calendar_views.views import bp as calendar_bp
+    from csa.accounts.views import bp as auth_bp
+    from csa.calendar.views import bp as calendar_bp
     from csa.harvest.views import bp as harvest_bp
     from csa.main.views import bp as main_bp
     from csa.register.views import bp as register_bp
     from csa.rounds.views import bp as rounds_bp
     from csa.share.views import bp as share_bp
-    from csa.sheets_views import bp as sheets_bp
+    from csa.sheets.views import bp as sheets_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp, url_prefix="/auth")
@@ -163,8 +174,8 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    from csa.formatting import format_clock, format_quantity, weekday_name
-    from csa.navigation import register_navigation
+    from csa.ui.formatting import format_clock, format_quantity, weekday_name
+    from csa.ui.navigation import register_navigation
 
     register_navigation(app)
 

@@ -36,7 +36,7 @@ def fail(exc: Exception) -> None:
 @click.password_option("--password", prompt="Password", confirmation_prompt=True)
 def create_user_command(email: str, role: str, name: str, password: str) -> None:
     """Create a login with a password."""
-    from csa.services import accounts
+    from csa.accounts import operations as accounts
 
     try:
         user = accounts.create_user(email, Role(role), password=password, name=name)
@@ -84,7 +84,7 @@ def scheduler_command() -> None:
 def import_members_command(file: BinaryIO) -> None:
     """Import members and memberships from a CSV file; a bad line imports nothing."""
     from csa.errors import ValidationFailed
-    from csa.services.register_csv import import_members
+    from csa.register.csv_io import import_members
 
     try:
         summary = import_members(file.read())
@@ -106,8 +106,8 @@ def export_members_command(season_name: str | None) -> None:
     from sqlalchemy import select
 
     from csa.models import Season
-    from csa.services.register import RegisterFilter, memberships_select
-    from csa.services.register_csv import export_members
+    from csa.register.csv_io import export_members
+    from csa.register.operations import RegisterFilter, memberships_select
 
     flt = RegisterFilter()
     if season_name is not None:
@@ -127,8 +127,8 @@ def crops_command() -> None:
     import csv
     import sys
 
-    from csa.quantity import milli_to_str
-    from csa.services.harvest import active_crops
+    from csa.core.quantity import milli_to_str
+    from csa.harvest.operations import active_crops
 
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["name", "unit", "step"])
@@ -147,10 +147,10 @@ def record_harvest_command(round_date: str, crop: str, quantity: str, by_email: 
 
     from sqlalchemy import select
 
-    from csa.formatting import format_quantity
+    from csa.harvest.operations import HarvestInvalid, record_harvest
     from csa.models import User
-    from csa.services.harvest import HarvestInvalid, record_harvest
-    from csa.services.split import round_on
+    from csa.rounds.split import round_on
+    from csa.ui.formatting import format_quantity
 
     try:
         on_date = date.fromisoformat(round_date)
@@ -191,7 +191,7 @@ def _iso_date(text: str) -> date:
 @click.argument("round_date", metavar="DATE")
 def add_round_command(round_date: str) -> None:
     """Add a round by hand; refused when no active pickup site serves that weekday."""
-    from csa.services.rounds import create_round
+    from csa.rounds.lifecycle import create_round
 
     try:
         round_ = create_round(_iso_date(round_date))
@@ -205,7 +205,7 @@ def add_round_command(round_date: str) -> None:
 @click.argument("round_date", metavar="DATE")
 def lock_round_command(round_date: str) -> None:
     """Store the round's split and lock it; a locked round is left as it is."""
-    from csa.services.split import get_round, lock_round
+    from csa.rounds.split import get_round, lock_round
 
     try:
         round_ = get_round(_iso_date(round_date))
@@ -223,7 +223,7 @@ def lock_round_command(round_date: str) -> None:
 @click.argument("round_date", metavar="DATE")
 def export_round_command(round_date: str) -> None:
     """Print the round's allocations as CSV (stored once locked, computed before)."""
-    from csa.services.split import export_csv, get_round, round_split
+    from csa.rounds.split import export_csv, get_round, round_split
 
     try:
         round_ = get_round(_iso_date(round_date))
@@ -253,8 +253,8 @@ def sheets_command(round_date: str, site_name: str | None, out_dir: str | None) 
     from sqlalchemy import select
 
     from csa.models import PickupSite
-    from csa.services.split import round_on
-    from csa.sheets import export_sheets
+    from csa.rounds.split import round_on
+    from csa.sheets.build import export_sheets
 
     on_date = _iso_date(round_date)
     round_ = round_on(on_date)

@@ -45,7 +45,7 @@ class Config:
     MAIL_PASSWORD = ""
     MAIL_SENDER = "csa@localhost"
     SQLALCHEMY_ENGINE_OPTIONS: dict[str, object] = {}
-    # Distribution sheets (csa.sheets): paper "A4" or "letter"; sites render in this many
+    # Distribution sheets (csa.sheets.build): paper "A4" or "letter"; sites render in this many
     # worker processes once a round has SHEETS_PARALLEL_MIN_ROWS members (1: no workers).
     SHEETS_PAGE_SIZE = "A4"
     SHEETS_WORKERS = 2

@@ -12,6 +12,7 @@ from fractions import Fraction
 
 from sqlalchemy import func, select
 
+from csa.accounts import operations as accounts
 from csa.extensions import db
 from csa.models import (
     Crop,
@@ -29,8 +30,7 @@ from csa.models import (
     ShareType,
     User,
 )
-from csa.services import accounts
-from csa.services.rounds import farm_today
+from csa.rounds.lifecycle import farm_today
 
 DEMO_PASSWORD = "harvest-demo"  # noqa: S105 - published demo password, demo data only
 SEASON_NAME = "Demo season"
@@ -286,8 +286,8 @@ def _load_rounds(
     farmer: User | None,
 ) -> tuple[int, date | None]:
     """Past rounds harvested and locked, the current one open and half recorded."""
-    from csa.services.rounds import create_round
-    from csa.services.split import lock_round, sites_serving
+    from csa.rounds.lifecycle import create_round
+    from csa.rounds.split import lock_round, sites_serving
 
     crops = {c.name: c for c in db.session.scalars(select(Crop))}
     horizon = today + timedelta(weeks=3)

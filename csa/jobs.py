@@ -20,11 +20,11 @@ from flask import Flask, current_app
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from csa.core.clock import utcnow
 from csa.extensions import db
 from csa.models import Lease, Round, RoundStatus
-from csa.services.rounds import farm_today
-from csa.sheets import render_round_sheets
-from csa.timeutil import utcnow
+from csa.rounds.lifecycle import farm_today
+from csa.sheets.build import render_round_sheets
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def release_lease(name: str, holder: str) -> None:
 
 def create_rounds(now: datetime, report: JobReport) -> None:
     """Make sure the rounds of the coming weeks exist."""
-    from csa.services.calendar import ensure_rounds
+    from csa.rounds.calendar_ops import ensure_rounds
 
     created = ensure_rounds(farm_today(now), current_app.config["ROUNDS_WEEKS_AHEAD"])
     db.session.commit()
@@ -100,7 +100,7 @@ def lock_due_rounds(now: datetime, report: JobReport) -> None:
     A crash mid-lock rolls that round's transaction back whole: it stays open with no
     allocations, and the next run locks it.
     """
-    from csa.services.split import lock_round
+    from csa.rounds.split import lock_round
 
     due = db.session.scalars(
         select(Round)
@@ -123,7 +123,7 @@ def lock_due_rounds(now: datetime, report: JobReport) -> None:
 
 def finish_locked_rounds(report: JobReport) -> None:
     """Run the after-lock steps (sheets, notices) of locked rounds not finished yet."""
-    from csa.notify import notify_round
+    from csa.notices.notify import notify_round
 
     pending = db.session.scalars(
         select(Round)

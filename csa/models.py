@@ -26,9 +26,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from csa.core.clock import utcnow
+from csa.core.schedule import Rhythm
 from csa.extensions import db
-from csa.schedule import Rhythm
-from csa.timeutil import utcnow
 
 MILLI = 1000
 

@@ -137,7 +137,7 @@ def runner(app: Flask) -> FlaskCliRunner:
 @pytest.fixture
 def make_user(app: Flask) -> Any:
     """Create a user of a role (optionally tied to a member household) with PASSWORD."""
-    from csa.services import accounts
+    from csa.accounts import operations as accounts
 
     def make(role: Role = Role.MEMBER, email: str | None = None, member: Any = None) -> Any:
         email = email or f"{role.value}-{make.count}@example.org"

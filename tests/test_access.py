@@ -10,8 +10,8 @@ import re
 
 import pytest
 
-from csa.access import PUBLIC, rule_for
 from csa.models import Role
+from csa.ui.access import PUBLIC, rule_for
 from tests.factories import add_member, make_farm
 
 ROLES = [None, Role.MEMBER, Role.FARMER, Role.COORDINATOR, Role.ADMIN]

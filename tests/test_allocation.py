@@ -1,4 +1,4 @@
-"""The split (csa.allocation): exact, conserving, fair over a season, deterministic, explainable.
+"""The split (csa.core.allocation): exact, conserving, season-fair, deterministic, explainable.
 
 Plain imports only, no app. Seasons are simulated here with an independent exact ledger
 (entitled and received per member and crop, in Fractions) rather than trusting balance_out.
@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from csa.allocation import (
+from csa.core.allocation import (
     Claimant,
     CropHarvest,
     CropSplit,
@@ -677,7 +677,7 @@ def test_collector_state_is_restored() -> None:
 
 def test_stored_share_rebuilds_what_was_split():
     """A locked round is read back from its stored numbers: the rebuilt shares explain the same."""
-    from csa.allocation import stored_share
+    from csa.core.allocation import stored_share
 
     claimants = [Claimant(1, 500), Claimant(2, 1000), Claimant(3, 1500, donated=True)]
     balances = {(1, 7): Fraction(1, 3), (2, 7): Fraction(-2, 5)}

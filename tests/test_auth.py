@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from csa.accounts import operations as accounts
 from csa.models import LoginAttempt, Role
-from csa.services import accounts
 
 
 def test_login_then_logout(client, auth, make_user):

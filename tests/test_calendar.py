@@ -8,8 +8,9 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from csa.calendar_views.views import farm_today, feed_url, rhythm_label
-from csa.ical import CRLF, MAX_OCTETS
+from csa.calendar.ical import CRLF, MAX_OCTETS
+from csa.calendar.links import feed_url
+from csa.calendar.views import farm_today, rhythm_label
 from csa.models import (
     HarvestAudit,
     HarvestEntry,
@@ -20,8 +21,8 @@ from csa.models import (
     Round,
     RoundStatus,
 )
-from csa.services import calendar as cal
-from csa.services import split
+from csa.rounds import calendar_ops as cal
+from csa.rounds import split
 from tests.factories import add_member, make_farm
 
 TUE = date(2027, 5, 4)  # Old Mill (weekday 1)

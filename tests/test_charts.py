@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from csa.charts import BarRow, WeekRow, received_vs_fair, weekly_bars
+from csa.ui.charts import BarRow, WeekRow, received_vs_fair, weekly_bars
 
 SVG = "{http://www.w3.org/2000/svg}"
 

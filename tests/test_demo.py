@@ -79,8 +79,7 @@ def test_create_user_command(runner, db):
 
 def test_demo_season_is_under_way(runner, db):
     from csa.models import Allocation, Crop, HarvestEntry, Hold, OptOut, Round, RoundStatus
-
-    from csa.services.rounds import farm_today
+    from csa.rounds.lifecycle import farm_today
 
     runner.invoke(args=["csa", "demo"])
     today = farm_today()

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import func, select
 
 from csa.errors import ValidationFailed
+from csa.harvest import operations as harvest
 from csa.models import HarvestAudit, HarvestEntry, Role, RoundStatus
-from csa.services import harvest
-from csa.services import rounds as rounds_svc
-from csa.services.rounds import create_round
-from csa.services.split import compute_split, lock_round
+from csa.rounds import lifecycle as rounds_svc
+from csa.rounds.lifecycle import create_round
+from csa.rounds.split import compute_split, lock_round
 from tests.factories import add_member, make_farm
 
 TUESDAY = date(2027, 5, 4)

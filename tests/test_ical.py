@@ -7,7 +7,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from csa.ical import CRLF, MAX_OCTETS, Event, escape_text, fold, format_utc, render_calendar
+from csa.calendar.ical import (
+    CRLF,
+    MAX_OCTETS,
+    Event,
+    escape_text,
+    fold,
+    format_utc,
+    render_calendar,
+)
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 STAMP = datetime(2027, 5, 1, 8, 30, tzinfo=UTC)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from csa.models import Role, RoundStatus
-from csa.services import rounds as rounds_svc
-from csa.services.rounds import season_harvest
+from csa.rounds import lifecycle as rounds_svc
+from csa.rounds.lifecycle import season_harvest
 from tests.factories import add_member, make_farm
 from tests.test_rounds import NEXT_TUESDAY, TUESDAY, harvest, make_round
 

@@ -10,8 +10,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from csa import mail
 from csa.models import OutboxMessage
+from csa.notices import mail
 
 
 class Collector:

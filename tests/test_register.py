@@ -511,7 +511,7 @@ class FakeSMTP:
 def fake_smtp(app, monkeypatch):
     FakeSMTP.sent = []
     FakeSMTP.fail = False
-    monkeypatch.setattr("csa.mail.smtplib.SMTP", FakeSMTP)
+    monkeypatch.setattr("csa.notices.mail.smtplib.SMTP", FakeSMTP)
     app.config["MAIL_SERVER"] = "smtp.example.org"
     return FakeSMTP
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from csa.errors import ValidationFailed
 from csa.models import Member, Membership, MembershipStatus, Role, Season
-from csa.services import register_csv
+from csa.register import csv_io as register_csv
 from tests.factories import add_member, make_farm
 
 HEADER = "name,email,phone,share_type,shares,site,season,start,end"

@@ -10,6 +10,7 @@ from datetime import date
 import pytest
 from sqlalchemy import event, func, select
 
+from csa.core.quantity import milli_to_str
 from csa.models import (
     Allocation,
     HarvestAudit,
@@ -18,10 +19,9 @@ from csa.models import (
     Round,
     RoundStatus,
 )
-from csa.quantity import milli_to_str
+from csa.rounds.split import CSV_COLUMNS, compute_split, round_split
 from csa.rounds.table import build_table
-from csa.services.share import round_holds
-from csa.services.split import CSV_COLUMNS, compute_split, round_split
+from csa.share.operations import round_holds
 from tests.factories import add_member, make_farm
 
 TUESDAY = date(2027, 5, 4)
@@ -350,8 +350,8 @@ def test_cli_export_round(app, db, runner, farm_round):
 def test_cell_text_formats_like_format_quantity(app, locale):
     from flask_babel import force_locale
 
-    from csa.formatting import format_quantity
     from csa.rounds.table import CellText
+    from csa.ui.formatting import format_quantity
 
     with app.test_request_context(), force_locale(locale):
         text = CellText()

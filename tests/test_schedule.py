@@ -6,7 +6,7 @@ from datetime import date, datetime, time
 
 import pytest
 
-from csa.schedule import CutoffRule, Rhythm, cutoff_at, is_due, round_dates
+from csa.core.schedule import CutoffRule, Rhythm, cutoff_at, is_due, round_dates
 
 
 def test_weekly_and_biweekly_sites():

@@ -8,6 +8,7 @@ from fractions import Fraction
 import pytest
 from sqlalchemy import func, select
 
+from csa.core.quantity import milli_to_str
 from csa.models import (
     Allocation,
     Hold,
@@ -17,10 +18,9 @@ from csa.models import (
     Round,
     RoundStatus,
 )
-from csa.quantity import milli_to_str
-from csa.services import rounds as rounds_svc
-from csa.services import share as share_svc
-from csa.services.split import compute_split, lock_round
+from csa.rounds import lifecycle as rounds_svc
+from csa.rounds.split import compute_split, lock_round
+from csa.share import operations as share_svc
 from tests.factories import add_member, make_farm
 from tests.test_rounds import NEXT_TUESDAY, TUESDAY, harvest, make_round
 

@@ -17,7 +17,6 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from csa.extensions import db as _db
-from csa.formatting import format_clock, format_quantity
 from csa.jobs import run_due_jobs
 from csa.models import (
     Allocation,
@@ -30,9 +29,8 @@ from csa.models import (
     Round,
     RoundSurplus,
 )
-from csa.pdf import FetchRefused
-from csa.services.split import lock_round, round_split
-from csa.sheets import (
+from csa.rounds.split import lock_round, round_split
+from csa.sheets.build import (
     find_sheet,
     render_round_sheets,
     render_site_preview,
@@ -40,6 +38,8 @@ from csa.sheets import (
     sheet_path,
     slugify,
 )
+from csa.sheets.pdf import FetchRefused
+from csa.ui.formatting import format_clock, format_quantity
 from tests.factories import add_member, make_farm
 
 DAY = date(2027, 5, 4)  # a Tuesday: Old Mill's round
@@ -366,7 +366,7 @@ def test_slugs_are_ascii():
 
 
 def test_the_renderer_fetches_only_our_static_files(app):
-    from csa.pdf import static_fetcher, static_root
+    from csa.sheets.pdf import static_fetcher, static_root
 
     fetcher = static_fetcher(static_root())
     assert fetcher((static_root() / "csa.css").as_uri()).read()
@@ -472,7 +472,7 @@ def test_regenerate_renders_a_big_round_in_the_background(
 ):
     from time import monotonic, sleep
 
-    from csa.sheets import rendering_in_background
+    from csa.sheets.build import rendering_in_background
 
     app.config["SHEETS_INLINE_MAX_ROWS"] = 0  # every round counts as big
     login(client, auth, make_user, Role.COORDINATOR)

@@ -1,4 +1,4 @@
-"""Forms of the harvest pages; the rules themselves are checked in csa.services.harvest."""
+"""Forms of the harvest pages; the rules themselves are checked in csa.harvest.operations."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import FieldList, Form, FormField, SelectField, StringField, SubmitField
 
-from csa.services.harvest import CropRef, Line
+from csa.harvest.operations import CropRef, Line
 
 EMPTY_LINES = 5  # without JavaScript the form still takes this many crops at once
 

@@ -11,17 +11,17 @@ from flask_babel import format_date, format_decimal, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from csa.access import FIELD, STAFF, roles
-from csa.auth.forms import EmptyForm
 from csa.errors import ValidationFailed
 from csa.extensions import db
-from csa.formatting import format_quantity, unit_label
+from csa.harvest import operations as harvest
 from csa.harvest.forms import HarvestForm
+from csa.harvest.operations import HarvestInvalid, HarvestPreview
 from csa.models import MILLI, HarvestEntry, Round
-from csa.services import harvest
-from csa.services import rounds as rounds_svc
-from csa.services.harvest import HarvestInvalid, HarvestPreview
-from csa.services.rounds import next_open_round, open_rounds
+from csa.rounds import lifecycle as rounds_svc
+from csa.rounds.lifecycle import next_open_round, open_rounds
+from csa.ui.access import FIELD, STAFF, roles
+from csa.ui.formatting import format_quantity, unit_label
+from csa.ui.forms import EmptyForm
 
 bp = Blueprint("harvest", __name__)
 

@@ -6,8 +6,8 @@ from flask import Blueprint, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from csa.access import public
 from csa.models import Role
+from csa.ui.access import public
 
 bp = Blueprint("main", __name__)
 

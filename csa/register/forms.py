@@ -23,19 +23,15 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from csa.formatting import unit_label, weekday_name
+from csa.core.quantity import QuantityError, milli_to_str, parse_milli
 from csa.models import MembershipStatus, Role
-from csa.quantity import QuantityError, milli_to_str, parse_milli
-from csa.services.register import STAFF_ROLES, UNITS
+from csa.register.operations import STAFF_ROLES, UNITS
+from csa.ui.formatting import unit_label, weekday_name
+from csa.ui.labels import MEMBERSHIP_STATUS_LABELS
 
 _MONEY = re.compile(r"^(\d{1,7})(?:[.,](\d{1,2}))?$")
 
-STATUS_LABELS = {
-    MembershipStatus.ACTIVE: _l("active"),
-    MembershipStatus.PAUSED: _l("paused"),
-    MembershipStatus.ENDED: _l("ended"),
-    MembershipStatus.WAITING: _l("waiting"),
-}
+STATUS_LABELS = MEMBERSHIP_STATUS_LABELS
 ROLE_LABELS = {
     Role.MEMBER: _l("member"),
     Role.FARMER: _l("farmer"),

@@ -1,6 +1,6 @@
 """The member register: memberships, members, farm setup and users. Coordinators only.
 
-Views are thin: check the form, call csa.services.register, commit once, flash, redirect.
+Views are thin: check the form, call csa.register.operations, commit once, flash, redirect.
 """
 
 from __future__ import annotations
@@ -29,11 +29,8 @@ from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from werkzeug.utils import secure_filename
 
-from csa.access import STAFF, roles
-from csa.auth.forms import EmptyForm
 from csa.errors import ValidationFailed
 from csa.extensions import db
-from csa.formatting import unit_label, weekday_name
 from csa.models import (
     Crop,
     Member,
@@ -45,6 +42,8 @@ from csa.models import (
     ShareType,
     User,
 )
+from csa.register import csv_io as register_csv
+from csa.register import operations as svc
 from csa.register.forms import (
     ROLE_LABELS,
     STATUS_LABELS,
@@ -61,8 +60,9 @@ from csa.register.forms import (
     StaffUserForm,
     options,
 )
-from csa.services import register as svc
-from csa.services import register_csv
+from csa.ui.access import STAFF, roles
+from csa.ui.formatting import unit_label, weekday_name
+from csa.ui.forms import EmptyForm
 
 bp = Blueprint("register", __name__)
 

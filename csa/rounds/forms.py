@@ -7,16 +7,6 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, StringField, SubmitField
 from wtforms.validators import DataRequired, InputRequired, Length
 
-from csa.models import RoundStatus
-
-STATUS_LABELS = {
-    RoundStatus.PLANNED: _l("planned"),
-    RoundStatus.OPEN: _l("open"),
-    RoundStatus.LOCKED: _l("locked"),
-    RoundStatus.DISTRIBUTED: _l("distributed"),
-    RoundStatus.CANCELLED: _l("cancelled"),
-}
-
 
 class AddRoundForm(FlaskForm):
     date = DateField(_l("Date"), validators=[InputRequired()])

@@ -9,10 +9,10 @@ from babel import numbers
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 
-from csa.allocation import Share
-from csa.formatting import unit_label
+from csa.core.allocation import Share
 from csa.models import MILLI, Crop, HoldMode, Membership, PickupSite, ShareType
-from csa.services.split import RoundSplit
+from csa.rounds.split import RoundSplit
+from csa.ui.formatting import unit_label
 
 
 @dataclass

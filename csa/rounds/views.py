@@ -1,6 +1,6 @@
 """Rounds: the list of distribution dates and each round's split, lock, reopen and export.
 
-Views are thin: check the form, call csa.services, commit once, flash, redirect.
+Views are thin: check the form, call the operations, commit once, flash, redirect.
 """
 
 from __future__ import annotations
@@ -23,19 +23,20 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from csa import charts
-from csa.access import ANY_USER, FIELD, STAFF, roles
 from csa.errors import CsaError
 from csa.extensions import db
-from csa.formatting import format_quantity, unit_label
 from csa.models import HarvestEntry, PickupSite, Role, Round
+from csa.rounds import lifecycle as rounds_svc
 from csa.rounds import table as tables
-from csa.rounds.forms import STATUS_LABELS, AddRoundForm, LockForm, ReopenForm
-from csa.services import rounds as rounds_svc
-from csa.services import share as share_svc
-from csa.services.split import export_csv, lock_round, reopen_round, round_split
-from csa.share.forms import HOLD_LABELS
-from csa.web import round_or_404
+from csa.rounds.forms import AddRoundForm, LockForm, ReopenForm
+from csa.rounds.split import export_csv, lock_round, reopen_round, round_split
+from csa.rounds.urls import round_or_404
+from csa.share import operations as share_svc
+from csa.ui import charts
+from csa.ui.access import ANY_USER, FIELD, STAFF, roles
+from csa.ui.formatting import format_quantity, unit_label
+from csa.ui.labels import HOLD_LABELS
+from csa.ui.labels import ROUND_STATUS_LABELS as STATUS_LABELS
 
 bp = Blueprint("rounds", __name__)
 

@@ -10,11 +10,7 @@ from wtforms.validators import InputRequired
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from csa.models import HoldMode
-
-HOLD_LABELS = {
-    HoldMode.DONATE: _l("Donate my share"),
-    HoldMode.OTHERS: _l("Give it to the other members"),
-}
+from csa.ui.labels import HOLD_LABELS
 
 
 class HoldForm(FlaskForm):

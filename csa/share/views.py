@@ -17,22 +17,22 @@ from flask_login import current_user
 from markupsafe import Markup
 from wtforms.fields.choices import SelectChoice
 
-from csa import charts
-from csa.access import STAFF, roles
-from csa.auth.forms import EmptyForm
-from csa.calendar_views.views import feed_url
+from csa.calendar.links import feed_url
+from csa.core.clock import utcnow
 from csa.errors import CsaError
 from csa.extensions import db
-from csa.formatting import format_quantity
 from csa.models import HoldMode, Member, Membership, Role
-from csa.register.forms import STATUS_LABELS as MEMBERSHIP_STATUS_LABELS
+from csa.rounds import lifecycle as rounds_svc
 from csa.rounds import table as tables
-from csa.rounds.forms import STATUS_LABELS
-from csa.services import rounds as rounds_svc
-from csa.services import share as svc
-from csa.services.split import round_on, round_split
-from csa.share.forms import HOLD_LABELS, HoldForm, OptOutForm
-from csa.timeutil import utcnow
+from csa.rounds.split import round_on, round_split
+from csa.share import operations as svc
+from csa.share.forms import HoldForm, OptOutForm
+from csa.ui import charts
+from csa.ui.access import STAFF, roles
+from csa.ui.formatting import format_quantity
+from csa.ui.forms import EmptyForm
+from csa.ui.labels import HOLD_LABELS, MEMBERSHIP_STATUS_LABELS
+from csa.ui.labels import ROUND_STATUS_LABELS as STATUS_LABELS
 
 bp = Blueprint("share", __name__)
 

@@ -1,4 +1,4 @@
-"""Fixtures of the browser tests: the live app (csa.browser) and headless Chromium.
+"""Fixtures of the browser tests: the live app (tools.browser) and headless Chromium.
 
 Under CI the browser tests must run: a missing Chromium fails them. Locally they are
 skipped only when Chromium is not installed. SQLite only: the browser adds nothing the
@@ -15,7 +15,7 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser, ConsoleMessage, Page, Response
 
-from csa.browser import LiveApp, chromium, chromium_path, new_page, serve
+from tools.browser import LiveApp, chromium, chromium_path, new_page, serve
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 
 from csa.extensions import db
-from csa.formatting import format_quantity
+from csa.harvest import operations as harvest
 from csa.jobs import run_due_jobs
 from csa.models import (
     Allocation,
@@ -25,10 +25,10 @@ from csa.models import (
     Round,
     RoundStatus,
 )
-from csa.services import harvest
-from csa.services.register import default_season, site_counts
-from csa.services.rounds import farm_today
-from csa.services.split import round_split
+from csa.register.operations import default_season, site_counts
+from csa.rounds.lifecycle import farm_today
+from csa.rounds.split import round_split
+from csa.ui.formatting import format_quantity
 from tests.browser.helpers import check_accessibility, save_screenshot
 
 pytestmark = pytest.mark.browser

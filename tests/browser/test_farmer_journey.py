@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from csa.extensions import db
 from csa.models import Crop, HarvestEntry, User
-from csa.services.rounds import farm_today, next_open_round
+from csa.rounds.lifecycle import farm_today, next_open_round
 from tests.browser.helpers import check_accessibility, fits_the_screen, save_screenshot
 
 pytestmark = pytest.mark.browser

@@ -10,14 +10,14 @@ from flask_babel import format_date
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from csa.browser import sign_in
 from csa.extensions import db
-from csa.formatting import format_clock, format_quantity, weekday_name
 from csa.models import Crop, Hold, HoldMode, OptOut, Round, RoundStatus, User
-from csa.services.rounds import farm_today
-from csa.services.share import current_membership, season_to_date
-from csa.services.split import compute_split, round_split
+from csa.rounds.lifecycle import farm_today
+from csa.rounds.split import compute_split, round_split
+from csa.share.operations import current_membership, season_to_date
+from csa.ui.formatting import format_clock, format_quantity, weekday_name
 from tests.browser.helpers import check_accessibility, fits_the_screen, save_screenshot
+from tools.browser import sign_in
 
 pytestmark = pytest.mark.browser
 

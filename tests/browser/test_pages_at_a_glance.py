@@ -9,10 +9,10 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from csa.browser import sign_in
 from csa.extensions import db
 from csa.models import Allocation, Membership, Round, RoundStatus
 from tests.browser.helpers import check_accessibility, fits_the_screen, save_screenshot
+from tools.browser import sign_in
 
 pytestmark = pytest.mark.browser
 

@@ -1,4 +1,4 @@
-"""`python -m csa.screenshots` still works and keeps the README's images small."""
+"""`python -m tools.screenshots` still works and keeps the README's images small."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def test_screenshots_command_writes_small_pngs(chromium_required, tmp_path):
     # Its own process, as the README runs it (one Playwright per thread: the tests hold one).
     out = tmp_path / "shots"
     done = subprocess.run(
-        [sys.executable, "-m", "csa.screenshots", "--out", str(out)],
+        [sys.executable, "-m", "tools.screenshots", "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -1,1 +1,0 @@
-"""The pickup calendar blueprint (named so it does not shadow the stdlib `calendar`)."""

@@ -1,0 +1,77 @@
+"""Notices to members: what is in their share when a round locks, and cancellations.
+
+Each message has a key (round, membership, kind), so a job that runs twice sends it once.
+Each member reads it in their own language (force_locale).
+"""
+
+from __future__ import annotations
+
+from flask import current_app, render_template
+from flask_babel import force_locale
+from flask_babel import gettext as _
+
+from csa.extensions import db
+from csa.models import Round, RoundStatus
+from csa.notices import mail
+from csa.rounds.split import eligible_memberships, round_split, sites_serving
+
+
+def share_url() -> str:
+    return current_app.config["BASE_URL"].rstrip("/") + "/share/"
+
+
+def notify_round(round_: Round) -> int:
+    """Send the notice a round's status calls for; return how many were sent now."""
+    if round_.status == RoundStatus.CANCELLED:
+        return _notify_cancelled(round_)
+    if round_.status in (RoundStatus.LOCKED, RoundStatus.DISTRIBUTED):
+        return _notify_locked(round_)
+    return 0
+
+
+def _notify_locked(round_: Round) -> int:
+    split = round_split(round_)
+    sent = 0
+    for membership in split.membership_list:
+        shares = [s for s in split.shares_of(membership.id) if s.quantity > 0]
+        if not shares or any(s.donated for s in shares):
+            continue  # away this round (donated): nothing to collect
+        member = membership.member
+        lines = [(split.crops[s.crop_id], s.quantity) for s in shares]
+        with force_locale(member.locale):
+            subject = _(
+                "Your share for %(date)s at %(site)s",
+                date=round_.date.isoformat(),
+                site=membership.site.name,
+            )
+            body = render_template(
+                "mail/round_locked.txt",
+                round=round_,
+                member=member,
+                membership=membership,
+                lines=lines,
+                share_url=share_url(),
+            )
+        if mail.send(f"locked/{round_.id}/{membership.id}", member.email, subject, body):
+            sent += 1
+        db.session.flush()
+    return sent
+
+
+def _notify_cancelled(round_: Round) -> int:
+    sent = 0
+    for membership in eligible_memberships(round_.date, sites_serving(round_.schedule_date)):
+        member = membership.member
+        with force_locale(member.locale):
+            subject = _("No pickup on %(date)s", date=round_.date.isoformat())
+            body = render_template(
+                "mail/round_cancelled.txt",
+                round=round_,
+                member=member,
+                membership=membership,
+                share_url=share_url(),
+            )
+        if mail.send(f"cancelled/{round_.id}/{membership.id}", member.email, subject, body):
+            sent += 1
+    db.session.flush()
+    return sent

@@ -1,0 +1,658 @@
+"""The member register: members, memberships and the farm setup they refer to.
+
+Everything here only flushes; the view or command that calls it commits once. Nothing a
+membership or a harvest refers to is ever deleted: seasons, share types, sites and crops
+are deactivated instead, so old rounds and sheets keep their meaning.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import smtplib
+from dataclasses import dataclass
+from datetime import date, time
+from typing import Any, TypeVar
+
+from flask import current_app
+from flask_babel import force_locale, ngettext
+from flask_babel import gettext as _
+from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy.orm import contains_eager, joinedload
+
+from csa.accounts import operations as accounts
+from csa.errors import ValidationFailed
+from csa.extensions import db
+from csa.models import (
+    Crop,
+    Member,
+    Membership,
+    MembershipStatus,
+    OutboxMessage,
+    PickupSite,
+    Role,
+    Season,
+    ShareType,
+    User,
+)
+from csa.notices import mail
+
+log = logging.getLogger(__name__)
+
+# Memberships that hold a place at their pickup site; waiting ones do not (yet).
+OCCUPYING = (MembershipStatus.ACTIVE, MembershipStatus.PAUSED)
+UNITS = ("kg", "g", "bunch", "piece", "head", "l", "box")
+STAFF_ROLES = (Role.FARMER, Role.COORDINATOR, Role.ADMIN)
+EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>.]+$")
+
+Named = TypeVar("Named", Season, ShareType, PickupSite, Crop)
+
+
+class FieldError(ValidationFailed):
+    """A rule broken by one form field, so the view can show it next to that field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# --- members ---------------------------------------------------------------------------
+
+
+def normalise_email(email: str) -> str:
+    """Compare e-mails the way logins do: trimmed and lower-case."""
+    return accounts.normalise_email(email)
+
+
+def valid_email(email: str) -> bool:
+    """True for something shaped like name@domain.tld (delivery is the real test)."""
+    return bool(EMAIL.match(email))
+
+
+def member_by_email(email: str) -> Member | None:
+    """Find a household by e-mail, ignoring case and surrounding blanks."""
+    email = normalise_email(email)
+    return db.session.scalar(select(Member).where(func.lower(Member.email) == email))
+
+
+@dataclass
+class MemberData:
+    """The fields of a household a coordinator may edit."""
+
+    name: str
+    email: str
+    phone: str = ""
+    address: str = ""
+    notes: str = ""
+    locale: str = "en"
+
+
+def _check_member(data: MemberData, member: Member | None) -> MemberData:
+    """Return the household's fields cleaned, or raise for the first broken rule."""
+    name = data.name.strip()
+    email = normalise_email(data.email)
+    if not name:
+        raise FieldError("name", _("Enter the member's name."))
+    if not valid_email(email):
+        raise FieldError("email", _("%(email)s is not an e-mail address.", email=email))
+    other = member_by_email(email)
+    if other is not None and other is not member:
+        raise FieldError("email", _("Another member has the e-mail %(email)s.", email=email))
+    return MemberData(
+        name=name,
+        email=email,
+        phone=data.phone.strip(),
+        address=data.address.strip(),
+        notes=data.notes.strip(),
+        locale=data.locale,
+    )
+
+
+def create_member(data: MemberData) -> Member:
+    """Add a household; its e-mail must be new."""
+    data = _check_member(data, None)
+    member = Member(
+        name=data.name,
+        email=data.email,
+        phone=data.phone,
+        address=data.address,
+        notes=data.notes,
+        locale=data.locale,
+    )
+    db.session.add(member)
+    db.session.flush()
+    return member
+
+
+def update_member(member: Member, data: MemberData) -> None:
+    """Change a household's details; its login follows a new e-mail so invitations still match."""
+    data = _check_member(data, member)
+    # A login that shared the household's address follows it; a login of its own stays.
+    if (
+        member.user is not None
+        and data.email != member.email
+        and member.user.email == normalise_email(member.email)
+    ):
+        taken = db.session.scalar(select(User).where(User.email == data.email))
+        if taken is not None and taken is not member.user:
+            raise FieldError(
+                "email", _("A login with the e-mail %(email)s exists.", email=data.email)
+            )
+        member.user.email = data.email
+    member.name = data.name
+    member.email = data.email
+    member.phone = data.phone
+    member.address = data.address
+    member.notes = data.notes
+    member.locale = data.locale
+    db.session.flush()
+
+
+def invite_member(member: Member, acting: User) -> tuple[User, str]:
+    """Give a household its login (or reuse it) and return it with a fresh set-password token.
+
+    Only an admin may get a link for a staff login: the link sets that login's password.
+    """
+    existing = member.user or db.session.scalar(
+        select(User).where(func.lower(User.email) == normalise_email(member.email))
+    )
+    if existing is not None and existing.role != Role.MEMBER and acting.role != Role.ADMIN:
+        raise ValidationFailed(
+            _(
+                "%(email)s is a staff login; only an admin can give it a new link.",
+                email=existing.email,
+            )
+        )
+    if existing is not None and not existing.active:
+        raise ValidationFailed(
+            _("The login %(email)s is deactivated; reactivate it first.", email=existing.email)
+        )
+    user = accounts.invite_member(member)
+    db.session.flush()
+    return user, accounts.invite_token(user)
+
+
+def invite_days() -> int:
+    """How many days an invitation link works, for the texts that say so."""
+    return max(1, int(current_app.config["INVITE_MAX_AGE_SECONDS"]) // 86400)
+
+
+def mail_invitation(user: User, link: str, token: str) -> bool:
+    """E-mail the set-password link once per token; False when it was sent before.
+
+    Raises ValidationFailed when the mail server refuses, so the caller can still show the link.
+    """
+    locale = user.member.locale if user.member is not None else user.locale
+    with force_locale(locale):
+        subject = _("Your login for the farm")
+        body = ngettext(
+            "Hello %(name)s,\n\nset your password with this link (valid for %(num)d day):\n"
+            "%(link)s\n\nThen sign in with %(email)s.",
+            "Hello %(name)s,\n\nset your password with this link (valid for %(num)d days):\n"
+            "%(link)s\n\nThen sign in with %(email)s.",
+            invite_days(),
+            name=user.name or user.email,
+            link=link,
+            email=user.email,
+        )
+    key = f"invite/{user.id}/{token[-8:]}"
+    try:
+        row = mail.send(key=key, to=user.email, subject=subject, body=body)
+    except (OSError, smtplib.SMTPException) as exc:
+        # Forget the half-sent message so the same link can be sent again later.
+        db.session.execute(delete(OutboxMessage).where(OutboxMessage.key == key))
+        log.warning("invitation to %s not sent: %s", user.email, exc)
+        raise ValidationFailed(
+            _("The e-mail could not be sent (%(error)s); pass the link on yourself.", error=exc)
+        ) from exc
+    return row is not None
+
+
+# --- memberships -----------------------------------------------------------------------
+
+
+@dataclass
+class MembershipData:
+    """A contract's terms; empty dates mean the season's own dates."""
+
+    season: Season
+    share_type: ShareType
+    site: PickupSite
+    shares: int = 1
+    start: date | None = None
+    end: date | None = None
+    status: MembershipStatus = MembershipStatus.ACTIVE
+
+
+def _check_membership(
+    member: Member, data: MembershipData, membership: Membership | None
+) -> tuple[date, date]:
+    """Return the contract's dates (empty = the season's), or raise for a broken rule."""
+    season = data.season
+    start = data.start or season.start
+    end = data.end or season.end
+    if data.shares < 1:
+        raise FieldError("shares", _("The number of shares must be at least 1."))
+    if start > end:
+        raise FieldError("end", _("The end date is before the start date."))
+    if start < season.start or end > season.end:
+        raise FieldError(
+            "start",
+            _(
+                "The dates must lie within the season %(season)s (%(start)s to %(end)s).",
+                season=season.name,
+                start=season.start.isoformat(),
+                end=season.end.isoformat(),
+            ),
+        )
+    takes_place = data.status in OCCUPYING and (
+        membership is None
+        or membership.status not in OCCUPYING
+        or membership.site_id != data.site.id
+        or membership.season_id != season.id
+    )
+    if takes_place and places_taken(data.site, season) >= data.site.capacity:
+        raise FieldError(
+            "status",
+            _(
+                "%(site)s is full (%(capacity)s of %(capacity)s places taken). Choose "
+                "another site, or put the membership on the waiting list.",
+                site=data.site.name,
+                capacity=data.site.capacity,
+            ),
+        )
+    if member.id is not None:
+        clash = db.session.scalar(
+            select(Membership).where(
+                Membership.member_id == member.id, Membership.season_id == season.id
+            )
+        )
+        if clash is not None and clash is not membership:
+            raise FieldError(
+                "season",
+                _(
+                    "%(name)s has a membership for %(season)s already.",
+                    name=member.name,
+                    season=season.name,
+                ),
+            )
+    return start, end
+
+
+def places_taken(site: PickupSite, season: Season) -> int:
+    """Memberships holding a place at a site in a season (active and paused ones)."""
+    return (
+        db.session.scalar(
+            select(func.count(Membership.id)).where(
+                Membership.site_id == site.id,
+                Membership.season_id == season.id,
+                Membership.status.in_(OCCUPYING),
+            )
+        )
+        or 0
+    )
+
+
+def create_membership(member: Member, data: MembershipData) -> Membership:
+    """Sign a household up for a season."""
+    start, end = _check_membership(member, data, None)
+    membership = Membership(
+        member=member,
+        season=data.season,
+        share_type=data.share_type,
+        site=data.site,
+        shares=data.shares,
+        start=start,
+        end=end,
+        status=data.status,
+    )
+    db.session.add(membership)
+    db.session.flush()
+    return membership
+
+
+def update_membership(membership: Membership, data: MembershipData) -> bool:
+    """Change a contract's terms; return True if anything changed."""
+    start, end = _check_membership(membership.member, data, membership)
+    new = {
+        "season": data.season,
+        "share_type": data.share_type,
+        "site": data.site,
+        "shares": data.shares,
+        "start": start,
+        "end": end,
+        "status": data.status,
+    }
+    changed = False
+    for attr, value in new.items():
+        if getattr(membership, attr) != value:
+            setattr(membership, attr, value)
+            changed = True
+    db.session.flush()
+    return changed
+
+
+def pause_membership(membership: Membership) -> None:
+    """Stop a running share for now; it keeps its place at the site."""
+    if membership.status != MembershipStatus.ACTIVE:
+        raise ValidationFailed(_("Only an active membership can be paused."))
+    membership.status = MembershipStatus.PAUSED
+    db.session.flush()
+
+
+def resume_membership(membership: Membership) -> None:
+    """Start a paused share again (a paused membership kept its place at the site)."""
+    if membership.status != MembershipStatus.PAUSED:
+        raise ValidationFailed(_("Only a paused membership can be resumed."))
+    membership.status = MembershipStatus.ACTIVE
+    db.session.flush()
+
+
+def end_membership(membership: Membership) -> None:
+    """End a contract for good; its dates and history stay as they were."""
+    if membership.status == MembershipStatus.ENDED:
+        raise ValidationFailed(_("This membership has ended already."))
+    membership.status = MembershipStatus.ENDED
+    db.session.flush()
+
+
+# --- the register list -----------------------------------------------------------------
+
+
+@dataclass
+class RegisterFilter:
+    """What the coordinator narrowed the register to; None means no restriction."""
+
+    q: str = ""
+    season_id: int | None = None
+    site_id: int | None = None
+    share_type_id: int | None = None
+    status: MembershipStatus | None = None
+
+
+def default_season() -> Season | None:
+    """The season the register opens on: the latest active one, else the latest of all."""
+    latest = db.session.scalar(
+        select(Season).where(Season.active.is_(True)).order_by(Season.start.desc()).limit(1)
+    )
+    if latest is None:
+        latest = db.session.scalar(select(Season).order_by(Season.start.desc()).limit(1))
+    return latest
+
+
+def _like(text: str) -> str:
+    """Build a LIKE pattern that matches the text literally, %, _ and all."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def memberships_select(flt: RegisterFilter) -> Select[tuple[Membership]]:
+    """Select the memberships that match the filter, sorted by member name then season."""
+    stmt = (
+        select(Membership)
+        .join(Membership.member)
+        .join(Membership.season)
+        .options(
+            contains_eager(Membership.member),
+            contains_eager(Membership.season),
+            joinedload(Membership.share_type),
+            joinedload(Membership.site),
+        )
+    )
+    q = " ".join(flt.q.split())
+    if q:
+        # SQLite's lower() and ILIKE fold only ASCII, so "łukasz" would miss "Łukasz":
+        # also try the usual spellings of the text (PostgreSQL folds them all anyway).
+        patterns = sorted({_like(v) for v in (q, q.lower(), q.upper(), q.title(), q.capitalize())})
+        stmt = stmt.where(
+            or_(
+                *(Member.name.ilike(p, escape="\\") for p in patterns),
+                *(Member.email.ilike(p, escape="\\") for p in patterns),
+            )
+        )
+    if flt.season_id is not None:
+        stmt = stmt.where(Membership.season_id == flt.season_id)
+    if flt.site_id is not None:
+        stmt = stmt.where(Membership.site_id == flt.site_id)
+    if flt.share_type_id is not None:
+        stmt = stmt.where(Membership.share_type_id == flt.share_type_id)
+    if flt.status is not None:
+        stmt = stmt.where(Membership.status == flt.status)
+    return stmt.order_by(Member.name, Member.id, Season.start.desc(), Membership.id)
+
+
+@dataclass
+class SiteCount:
+    """Places taken at a site in one season, against its capacity."""
+
+    site: PickupSite
+    taken: int
+    waiting: int
+
+    @property
+    def full(self) -> bool:
+        """True when the places taken reach the site's capacity."""
+        return self.taken >= self.site.capacity
+
+
+@dataclass
+class ShareTypeCount:
+    """How many memberships and shares of one size a season holds."""
+
+    share_type: ShareType
+    memberships: int
+    shares: int
+
+
+def site_counts(season: Season) -> list[SiteCount]:
+    """Count the places taken (active and paused) and waiting at each site in a season."""
+    rows = db.session.execute(
+        select(Membership.site_id, Membership.status, func.count(Membership.id))
+        .where(Membership.season_id == season.id)
+        .group_by(Membership.site_id, Membership.status)
+    ).all()
+    taken: dict[int, int] = {}
+    waiting: dict[int, int] = {}
+    for site_id, status, count in rows:
+        if status in OCCUPYING:
+            taken[site_id] = taken.get(site_id, 0) + count
+        elif status == MembershipStatus.WAITING:
+            waiting[site_id] = waiting.get(site_id, 0) + count
+    sites = db.session.scalars(select(PickupSite).order_by(PickupSite.name)).all()
+    return [
+        SiteCount(site, taken.get(site.id, 0), waiting.get(site.id, 0))
+        for site in sites
+        if site.active or site.id in taken or site.id in waiting
+    ]
+
+
+def share_type_counts(season: Season) -> list[ShareTypeCount]:
+    """Count the memberships and shares of each size that hold a place in a season."""
+    rows = db.session.execute(
+        select(Membership.share_type_id, func.count(Membership.id), func.sum(Membership.shares))
+        .where(Membership.season_id == season.id, Membership.status.in_(OCCUPYING))
+        .group_by(Membership.share_type_id)
+    ).all()
+    counts = {share_type_id: (n, int(total or 0)) for share_type_id, n, total in rows}
+    types = db.session.scalars(select(ShareType).order_by(ShareType.weight_milli)).all()
+    return [
+        ShareTypeCount(st, *counts.get(st.id, (0, 0)))
+        for st in types
+        if st.active or st.id in counts
+    ]
+
+
+# --- farm setup ------------------------------------------------------------------------
+
+
+def _check_name(model: type[Named], name: str, obj: Named | None) -> str:
+    """Return the name trimmed, refusing one another row has in any case."""
+    name = name.strip()
+    if not name:
+        raise FieldError("name", _("Enter a name."))
+    # Compared in Python: SQLite's lower() leaves "Ł" and "Ż" as they are.
+    wanted = name.casefold()
+    same = [row for row in db.session.scalars(select(model)) if row.name.casefold() == wanted]
+    if any(other is not obj for other in same):
+        raise FieldError("name", _("The name %(name)s is taken.", name=name))
+    return name
+
+
+def set_active(obj: Season | ShareType | PickupSite | Crop, active: bool) -> None:
+    """Deactivate or reactivate a setting; it stays referenced by whatever used it."""
+    obj.active = active
+    db.session.flush()
+
+
+def save_season(season: Season | None, *, name: str, start: date, end: date) -> Season:
+    """Create or change a season; its memberships must still fit its dates."""
+    name = _check_name(Season, name, season)
+    if start > end:
+        raise FieldError("end", _("The end date is before the start date."))
+    if season is None:
+        season = Season(name=name, start=start, end=end)
+        db.session.add(season)
+    else:
+        outside = db.session.scalar(
+            select(func.count(Membership.id)).where(
+                Membership.season_id == season.id,
+                or_(Membership.start < start, Membership.end > end),
+            )
+        )
+        if outside:
+            raise FieldError(
+                "start",
+                ngettext(
+                    "%(num)d membership runs outside these dates; change it first.",
+                    "%(num)d memberships run outside these dates; change them first.",
+                    outside,
+                ),
+            )
+        season.name, season.start, season.end = name, start, end
+    db.session.flush()
+    return season
+
+
+def save_share_type(
+    share_type: ShareType | None, *, name: str, weight_milli: int, price_cents: int
+) -> ShareType:
+    """Create or change a share size; the weight is thousandths of a full share."""
+    name = _check_name(ShareType, name, share_type)
+    if weight_milli <= 0:
+        raise FieldError("weight", _("The weight must be more than zero."))
+    if price_cents < 0:
+        raise FieldError("price", _("The price cannot be negative."))
+    if share_type is None:
+        share_type = ShareType(name=name, weight_milli=weight_milli, price_cents=price_cents)
+        db.session.add(share_type)
+    else:
+        share_type.name = name
+        share_type.weight_milli = weight_milli
+        share_type.price_cents = price_cents
+    db.session.flush()
+    return share_type
+
+
+def save_site(
+    site: PickupSite | None,
+    *,
+    name: str,
+    address: str,
+    weekday: int,
+    opens: time,
+    closes: time,
+    capacity: int,
+    every_weeks: int,
+    week_offset: int,
+) -> PickupSite:
+    """Create or change a pickup site and when it hands out shares."""
+    name = _check_name(PickupSite, name, site)
+    if not 0 <= weekday <= 6:
+        raise FieldError("weekday", _("Choose a weekday."))
+    if closes <= opens:
+        raise FieldError("closes", _("The site must close after it opens."))
+    if capacity < 0:
+        raise FieldError("capacity", _("The capacity cannot be negative."))
+    if every_weeks not in (1, 2):
+        raise FieldError("every_weeks", _("A site opens every week or every second week."))
+    if not 0 <= week_offset < every_weeks:
+        raise FieldError("week_offset", _("The week offset must be below the number of weeks."))
+    values: dict[str, Any] = {
+        "name": name,
+        "address": address.strip(),
+        "weekday": weekday,
+        "opens": opens,
+        "closes": closes,
+        "capacity": capacity,
+        "every_weeks": every_weeks,
+        "week_offset": week_offset,
+    }
+    if site is None:
+        site = PickupSite(**values)
+        db.session.add(site)
+    else:
+        for attr, value in values.items():
+            setattr(site, attr, value)
+    db.session.flush()
+    return site
+
+
+def save_crop(crop: Crop | None, *, name: str, unit: str, step_milli: int) -> Crop:
+    """Create or change a crop; the step is the smallest amount handed out, in thousandths."""
+    name = _check_name(Crop, name, crop)
+    if unit not in UNITS:
+        raise FieldError("unit", _("Choose a unit."))
+    if step_milli <= 0:
+        raise FieldError("step", _("The step must be more than zero."))
+    if crop is None:
+        crop = Crop(name=name, unit=unit, step_milli=step_milli)
+        db.session.add(crop)
+    else:
+        crop.name, crop.unit, crop.step_milli = name, unit, step_milli
+    db.session.flush()
+    return crop
+
+
+# --- users -----------------------------------------------------------------------------
+
+
+def create_staff_user(email: str, name: str, role: Role) -> tuple[User, str]:
+    """Create a farmer, coordinator or admin login and return it with its invitation token."""
+    if role not in STAFF_ROLES:
+        raise FieldError("role", _("Choose a staff role."))
+    email = normalise_email(email)
+    if not valid_email(email):
+        raise FieldError("email", _("%(email)s is not an e-mail address.", email=email))
+    if db.session.scalar(select(User).where(func.lower(User.email) == email)):
+        raise FieldError("email", _("A login with the e-mail %(email)s exists.", email=email))
+    user = accounts.create_user(email, role, name=name.strip())
+    return user, accounts.invite_token(user)
+
+
+def set_role(user: User, role: Role, acting: User) -> None:
+    """Change a login's role; nobody demotes themselves, so an admin always remains."""
+    if user.id == acting.id and role != user.role:
+        raise ValidationFailed(_("You cannot change your own role."))
+    if role == Role.MEMBER and user.member is None:
+        raise ValidationFailed(
+            _("Only a login tied to a member household can have the member role.")
+        )
+    user.role = role
+    db.session.flush()
+
+
+def set_user_active(user: User, active: bool, acting: User) -> None:
+    """Deactivate or reactivate a login; nobody locks themselves out."""
+    if user.id == acting.id and not active:
+        raise ValidationFailed(_("You cannot deactivate your own login."))
+    user.active = active
+    db.session.flush()
+
+
+def user_invitation(user: User) -> str:
+    """Return a fresh set-password token for an active login."""
+    if not user.active:
+        raise ValidationFailed(
+            _("The login %(email)s is deactivated; reactivate it first.", email=user.email)
+        )
+    return accounts.invite_token(user)

@@ -1,0 +1,359 @@
+"""A member's share: which rounds are theirs, holds, opt-outs and the season so far.
+
+Services only flush; the request or command that calls them commits once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from fractions import Fraction
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import Select, delete, select
+from sqlalchemy.orm import joinedload
+
+from csa.core.allocation import Share
+from csa.core.clock import utcnow
+from csa.errors import ValidationFailed
+from csa.extensions import db
+from csa.models import (
+    Allocation,
+    Crop,
+    Hold,
+    HoldMode,
+    Member,
+    Membership,
+    OptOut,
+    Round,
+    RoundStatus,
+    Season,
+)
+from csa.rounds.split import LOCKED, holds_at, round_split, sites_serving
+
+OPEN = (RoundStatus.PLANNED, RoundStatus.OPEN)
+
+
+def _with_details(query: Select[Any]) -> Select[Any]:
+    return query.options(
+        joinedload(Membership.member),
+        joinedload(Membership.share_type),
+        joinedload(Membership.site),
+        joinedload(Membership.season),
+    )
+
+
+def current_membership(member: Member, today: date) -> Membership | None:
+    """The membership to show: this season's, else the next one, else the latest one."""
+    rows = list(
+        db.session.scalars(
+            _with_details(select(Membership))
+            .join(Season, Season.id == Membership.season_id)
+            .where(Membership.member_id == member.id)
+            .order_by(Season.start, Membership.id)
+        ).unique()
+    )
+    current = [m for m in rows if m.season.start <= today <= m.season.end]
+    if current:
+        return current[-1]
+    upcoming = [m for m in rows if m.season.start > today]
+    if upcoming:
+        return upcoming[0]
+    return rows[-1] if rows else None
+
+
+def membership_on(member: Member, on_date: date) -> Membership | None:
+    """The member's membership whose contract covers a date (one per season)."""
+    return db.session.scalars(
+        _with_details(select(Membership))
+        .where(
+            Membership.member_id == member.id,
+            Membership.start <= on_date,
+            Membership.end >= on_date,
+        )
+        .order_by(Membership.start.desc())
+    ).first()
+
+
+def get_membership(membership_id: int) -> Membership | None:
+    return db.session.scalars(
+        _with_details(select(Membership)).where(Membership.id == membership_id)
+    ).first()
+
+
+def membership_rounds(membership: Membership) -> list[Round]:
+    """The rounds of this membership: its site's dates in its contract, plus any it was given.
+
+    The site's rhythm (not its active flag) decides, so the history stays after a site closes;
+    a round with stored allocations for the membership always counts (e.g. after a site move).
+    """
+    in_range = db.session.scalars(
+        select(Round)
+        .where(Round.date >= membership.start, Round.date <= membership.end)
+        .order_by(Round.date)
+    ).all()
+    given = set(
+        db.session.scalars(
+            select(Allocation.round_id).where(Allocation.membership_id == membership.id)
+        )
+    )
+    rhythm = membership.site.rhythm
+    chosen = {r.id: r for r in in_range if rhythm.serves(r.schedule_date) or r.id in given}
+    missing = given - chosen.keys()
+    if missing:
+        extra = db.session.scalars(select(Round).where(Round.id.in_(missing)))
+        chosen.update({r.id: r for r in extra})
+    return sorted(chosen.values(), key=lambda r: r.date)
+
+
+def holds_of(membership: Membership) -> dict[date, HoldMode]:
+    return {
+        h.round_date: h.mode
+        for h in db.session.scalars(select(Hold).where(Hold.membership_id == membership.id))
+    }
+
+
+@dataclass
+class Received:
+    """One crop the membership received in a locked round."""
+
+    crop: Crop
+    quantity: int  # milli
+    donated: bool
+
+
+def received_in(membership: Membership, round_ids: Iterable[int]) -> dict[int, list[Received]]:
+    """Stored allocations of the membership per round id, crops in name order, one query."""
+    ids = list(round_ids)
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(Allocation.round_id, Allocation.quantity_milli, Allocation.donated, Crop)
+        .join(Crop, Crop.id == Allocation.crop_id)
+        .where(Allocation.membership_id == membership.id, Allocation.round_id.in_(ids))
+        .order_by(Crop.name)
+    ).all()
+    out: dict[int, list[Received]] = defaultdict(list)
+    for round_id, quantity, donated, crop in rows:
+        if quantity > 0:
+            out[round_id].append(Received(crop, quantity, donated))
+    return out
+
+
+def _check_round_for_hold(membership: Membership, round_date: date, today: date) -> Round:
+    """The round a hold may be set on or cleared from, or a message saying why not."""
+    round_ = db.session.scalar(select(Round).where(Round.date == round_date))
+    if round_ is None or round_.id not in {r.id for r in membership_rounds(membership)}:
+        raise ValidationFailed(
+            _("There is no round of yours on %(date)s.", date=round_date.isoformat())
+        )
+    if round_.status == RoundStatus.CANCELLED:
+        raise ValidationFailed(
+            _("The round on %(date)s is cancelled.", date=round_date.isoformat())
+        )
+    if round_date < today:
+        raise ValidationFailed(
+            _("The round on %(date)s is past; it cannot change.", date=round_date.isoformat())
+        )
+    # Past the cutoff the scheduler is about to lock it: a hold now would change the
+    # split under the packers' feet, so it counts as locked.
+    past_cutoff = round_.cutoff_at is not None and utcnow() >= round_.cutoff_at
+    if round_.status not in OPEN or past_cutoff:
+        raise ValidationFailed(
+            _(
+                "The round on %(date)s is locked: its shares are packed already.",
+                date=round_date.isoformat(),
+            )
+        )
+    return round_
+
+
+def set_hold(membership: Membership, round_date: date, mode: HoldMode, today: date) -> Hold:
+    """Put the membership on hold for a coming, open round (or change what happens to it)."""
+    _check_round_for_hold(membership, round_date, today)
+    hold = db.session.scalar(
+        select(Hold).where(Hold.membership_id == membership.id, Hold.round_date == round_date)
+    )
+    if hold is None:
+        hold = Hold(membership_id=membership.id, round_date=round_date, mode=mode)
+        db.session.add(hold)
+    else:
+        hold.mode = mode
+    db.session.flush()
+    return hold
+
+
+def clear_hold(membership: Membership, round_date: date, today: date) -> None:
+    """Take the hold off a coming, open round: the member collects the share after all."""
+    _check_round_for_hold(membership, round_date, today)
+    removed = db.session.execute(
+        delete(Hold).where(Hold.membership_id == membership.id, Hold.round_date == round_date)
+    ).rowcount
+    if not removed:
+        raise ValidationFailed(
+            _("There is no hold on %(date)s to cancel.", date=round_date.isoformat())
+        )
+    db.session.flush()
+
+
+def active_crops() -> list[Crop]:
+    return list(db.session.scalars(select(Crop).where(Crop.active).order_by(Crop.name)))
+
+
+def opt_out_ids(membership: Membership) -> set[int]:
+    return set(
+        db.session.scalars(select(OptOut.crop_id).where(OptOut.membership_id == membership.id))
+    )
+
+
+def set_opt_outs(membership: Membership, crop_ids: Iterable[int]) -> set[int]:
+    """Replace the crops this membership never wants; only active crops can be chosen.
+
+    Opt-outs of crops no longer active are kept: the member cannot see them to untick them.
+    """
+    wanted = set(crop_ids)
+    active = {c.id for c in active_crops()}
+    unknown = wanted - active
+    if unknown:
+        raise ValidationFailed(_("Choose only crops from the list."))
+    current = opt_out_ids(membership)
+    drop = (current & active) - wanted
+    if drop:
+        db.session.execute(
+            delete(OptOut).where(OptOut.membership_id == membership.id, OptOut.crop_id.in_(drop))
+        )
+    for crop_id in sorted(wanted - current):
+        db.session.add(OptOut(membership_id=membership.id, crop_id=crop_id))
+    db.session.flush()
+    return (current - drop) | wanted
+
+
+def step_precision(step_milli: int) -> int:
+    """Decimals a step needs: 50 (0.05) -> 2, 100 -> 1, 1000 -> 0, 1 -> 3."""
+    decimals = 3
+    while decimals and step_milli % 10 == 0:
+        step_milli //= 10
+        decimals -= 1
+    return decimals
+
+
+def round_to_precision(milli: Fraction, decimals: int) -> int:
+    """Round exact thousandths to a number of decimals (half up), as thousandths."""
+    quantum = 10 ** (3 - decimals)
+    return int((milli / quantum + Fraction(1, 2)) // 1) * quantum
+
+
+@dataclass
+class SeasonRow:
+    """One crop over the season: what the membership received against its fair share."""
+
+    crop: Crop
+    received: int = 0  # milli, donated parts included
+    donated: int = 0  # milli
+    fair: Fraction = field(default_factory=Fraction)  # exact milli
+    rounds: int = 0
+
+    @property
+    def fair_shown(self) -> int:
+        """The fair share in thousandths, rounded to the precision of the crop's step."""
+        return round_to_precision(self.fair, step_precision(self.crop.step_milli))
+
+    @property
+    def difference(self) -> Fraction:
+        return self.received - self.fair
+
+
+def season_to_date(membership: Membership) -> list[SeasonRow]:
+    """Per crop, the sums over the membership's locked rounds: received vs fair entitlement.
+
+    The entitlement is stored in steps; it is turned into thousandths with the crop's
+    current step.
+    """
+    rows = db.session.execute(
+        select(
+            Allocation.quantity_milli,
+            Allocation.entitled_num,
+            Allocation.entitled_den,
+            Allocation.donated,
+            Crop,
+        )
+        .join(Round, Round.id == Allocation.round_id)
+        .join(Crop, Crop.id == Allocation.crop_id)
+        .where(Allocation.membership_id == membership.id, Round.status.in_(LOCKED))
+    ).all()
+    by_crop: dict[int, SeasonRow] = {}
+    for quantity, num, den, donated, crop in rows:
+        row = by_crop.setdefault(crop.id, SeasonRow(crop))
+        row.received += quantity
+        row.donated += quantity if donated else 0
+        row.fair += Fraction(num, den) * crop.step_milli
+        row.rounds += 1
+    return sorted(by_crop.values(), key=lambda r: r.crop.name.lower())
+
+
+def round_holds(round_: Round) -> list[tuple[Membership, HoldMode]]:
+    """Memberships on hold for a round at the sites it serves, with what happens to the share."""
+    sites = sites_serving(round_.schedule_date)
+    return sorted(
+        holds_at(round_, [s.id for s in sites]),
+        key=lambda pair: (pair[0].site.name.lower(), pair[0].member.surname.lower()),
+    )
+
+
+@dataclass
+class RoundLine:
+    """A round as the member sees it: the date, its state, a hold, and what was in it."""
+
+    round: Round
+    hold: HoldMode | None = None
+    received: list[Received] = field(default_factory=list)
+
+
+@dataclass
+class ShareOverview:
+    """Everything the "my share" page shows for one membership."""
+
+    membership: Membership
+    today: date
+    current: RoundLine | None
+    current_shares: list[Share]
+    upcoming: list[RoundLine]
+    past: list[RoundLine]
+    season: list[SeasonRow]
+    crops: dict[int, Crop]
+
+
+def share_overview(membership: Membership, today: date) -> ShareOverview:
+    """This round's contents, the coming rounds, the past ones and the season so far."""
+    rounds = membership_rounds(membership)
+    holds = holds_of(membership)
+    current = next(
+        (r for r in rounds if r.date >= today and r.status != RoundStatus.CANCELLED), None
+    )
+    shares: list[Share] = []
+    crops: dict[int, Crop] = {}
+    if current is not None:
+        split = round_split(current)
+        shares = [s for s in split.shares_of(membership.id) if s.quantity > 0]
+        crops = split.crops
+    past_rounds = [r for r in rounds if r.date < today]
+    received = received_in(membership, [r.id for r in past_rounds if r.status in LOCKED])
+    return ShareOverview(
+        membership=membership,
+        today=today,
+        current=RoundLine(current, holds.get(current.date)) if current else None,
+        current_shares=shares,
+        upcoming=[
+            RoundLine(r, holds.get(r.date))
+            for r in rounds
+            if r.date >= today and (current is None or r.id != current.id)
+        ],
+        past=[
+            RoundLine(r, holds.get(r.date), received.get(r.id, [])) for r in reversed(past_rounds)
+        ],
+        season=season_to_date(membership),
+        crops=crops,
+    )

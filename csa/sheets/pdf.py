@@ -1,0 +1,197 @@
+"""Render Jinja templates to PDF with WeasyPrint (PITFALLS.md, WeasyPrint).
+
+One FontConfiguration per process, passed to CSS() and to the layout (a new one per render
+leaks memory); stylesheets parsed once and reused (parsing is a fixed cost of every
+document); a URL fetcher that reads only files under our own static folder, so a template
+or a member's name can never make the renderer fetch a remote or local file. WeasyPrint is
+imported on first use: the web app starts without paying for it. Renders in one process
+take turns (a lock): they share that font configuration, and Pango has crashed under
+concurrent use in threaded servers; parallel renders use processes (csa.sheets.build).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+from flask import current_app, render_template
+from flask_babel import gettext as _
+
+if TYPE_CHECKING:
+    from weasyprint import CSS, Document
+    from weasyprint.text.fonts import FontConfiguration
+
+PAGE_SIZES = {"a4": "A4", "letter": "letter"}
+DEFAULT_STYLESHEET = "sheets/sheets.css"
+
+_lock = threading.Lock()
+_render_lock = threading.RLock()
+# WeasyPrint logs every layout step at INFO; under the app's INFO root logger that is a
+# line per page per document, and writing it costs measurable time.
+logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
+_fonts: FontConfiguration | None = None
+_html_class: Any = None
+# Parsed stylesheets keyed by their text: the text depends only on the page size and the
+# locale's "page x of y" label, so this stays a handful of entries.
+_stylesheets: dict[str, CSS] = {}
+
+
+class FetchRefused(ValueError):
+    """A document asked for a URL outside the static folder."""
+
+
+def font_config() -> FontConfiguration:
+    """The process's one FontConfiguration (created on first use)."""
+    global _fonts
+    if _fonts is None:
+        with _lock:
+            if _fonts is None:
+                from weasyprint.text.fonts import FontConfiguration
+
+                _fonts = FontConfiguration()
+    return _fonts
+
+
+def html_class() -> Any:
+    """WeasyPrint's HTML with a leaner user-agent stylesheet (made once per process).
+
+    The stock one gives every element six pseudo-elements (::marker, ::footnote-call, ...)
+    whose styles are computed one by one: about a sixth of the time of a long table. Our
+    sheets use no lists or footnotes, so those rules are dropped; everything else is
+    WeasyPrint's own file. If a later WeasyPrint renames the hook, the stock sheet is
+    simply used again.
+    """
+    global _html_class
+    if _html_class is None:
+        with _lock:
+            if _html_class is None:
+                _html_class = _lean_html_class()
+    return _html_class
+
+
+def _lean_html_class() -> Any:
+    import weasyprint
+    from weasyprint import CSS, HTML
+
+    if not hasattr(HTML, "_ua_stylesheets"):
+        return HTML
+    try:
+        from weasyprint.css.counters import CounterStyle
+
+        ua = (Path(weasyprint.__file__).parent / "css" / "html5_ua.css").read_text("utf-8")
+        lean = CSS(
+            string=re.sub(r"^::[\w-]+\s*\{[^}]*\}[ \t]*$", "", ua, flags=re.M),
+            # Its @counter-style rules are in WeasyPrint's own UA counter styles already
+            # (HTML._ua_counter_style); parse them into a throwaway set.
+            counter_style=CounterStyle(),
+        )
+    except (ImportError, OSError):  # a WeasyPrint laid out differently: use it as it is
+        return HTML
+
+    class LeanHTML(HTML):  # type: ignore[misc]
+        def _ua_stylesheets(self, forms: bool = False) -> list[Any]:
+            return [lean]
+
+    return LeanHTML
+
+
+def warm_up() -> None:
+    """Import WeasyPrint and parse the stylesheets now, e.g. before forking workers."""
+    font_config()
+    html_class()
+    stylesheet()
+
+
+def static_root() -> Path:
+    return Path(current_app.static_folder or "static").resolve()
+
+
+def static_fetcher(root: Path) -> Any:
+    """A WeasyPrint URL fetcher that serves files under `root` and refuses anything else."""
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+    class StaticOnlyFetcher(URLFetcher):  # type: ignore[misc]
+        def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
+            parts = urlsplit(url)
+            if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+                raise FetchRefused(f"refused to fetch {url}")
+            path = Path(unquote(parts.path)).resolve()
+            if not path.is_relative_to(root) or not path.is_file():
+                raise FetchRefused(f"refused to fetch {url}")
+            return URLFetcherResponse(url, path.read_bytes())
+
+    return StaticOnlyFetcher()
+
+
+def css_string(text: str) -> str:
+    """Quote text as a CSS string."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\A ")
+    return f'"{escaped}"'
+
+
+def page_label_css() -> str:
+    """The translated "page x of y" as CSS content, with counters in place of x and y."""
+    label = _("page %(page)s of %(pages)s", page="\x00page\x00", pages="\x00pages\x00")
+    parts = []
+    for i, chunk in enumerate(label.split("\x00")):
+        if i % 2:
+            parts.append(f"counter({'pages' if chunk == 'pages' else 'page'})")
+        elif chunk:
+            parts.append(css_string(chunk))
+    return " ".join(parts)
+
+
+def page_size() -> str:
+    """The configured paper size as CSS: "A4" (the default) or "letter"."""
+    wanted = str(current_app.config.get("SHEETS_PAGE_SIZE") or "A4").strip().lower()
+    if wanted not in PAGE_SIZES:
+        raise ValueError(f"SHEETS_PAGE_SIZE must be A4 or letter, not {wanted!r}")
+    return PAGE_SIZES[wanted]
+
+
+def stylesheet(template: str = DEFAULT_STYLESHEET) -> CSS:
+    """The parsed stylesheet for the configured paper size and the current locale."""
+    text = render_template(template, page_size=page_size(), page_label=page_label_css())
+    sheet = _stylesheets.get(text)
+    if sheet is None:
+        from weasyprint import CSS
+
+        root = static_root()
+        sheet = CSS(
+            string=text,
+            base_url=root.as_uri() + "/",
+            url_fetcher=static_fetcher(root),
+            font_config=font_config(),
+        )
+        with _lock:
+            _stylesheets.setdefault(text, sheet)
+    return sheet
+
+
+def render_document(
+    template: str, stylesheet_template: str = DEFAULT_STYLESHEET, **ctx: Any
+) -> Document:
+    """Lay a template out into pages (nothing written yet): check page counts, then write."""
+    root = static_root()
+    text = render_template(template, **ctx)
+    sheet = stylesheet(stylesheet_template)
+    with _render_lock:
+        html = html_class()(
+            string=text, base_url=root.as_uri() + "/", url_fetcher=static_fetcher(root)
+        )
+        return html.render(font_config=font_config(), stylesheets=[sheet])
+
+
+def write_document(document: Document) -> bytes:
+    """The PDF bytes of a laid-out document (its fonts came from font_config() at layout)."""
+    with _render_lock:
+        return bytes(document.write_pdf())
+
+
+def render_pdf(template: str, **ctx: Any) -> bytes:
+    """Render a Jinja template to PDF bytes with the shared fonts and stylesheet."""
+    return write_document(render_document(template, **ctx))

@@ -1,0 +1,25 @@
+"""The words for each status and mode, named once for every page, sheet and mail."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+from csa.models import HoldMode, MembershipStatus, RoundStatus
+
+ROUND_STATUS_LABELS = {
+    RoundStatus.PLANNED: _l("planned"),
+    RoundStatus.OPEN: _l("open"),
+    RoundStatus.LOCKED: _l("locked"),
+    RoundStatus.DISTRIBUTED: _l("distributed"),
+    RoundStatus.CANCELLED: _l("cancelled"),
+}
+MEMBERSHIP_STATUS_LABELS = {
+    MembershipStatus.ACTIVE: _l("active"),
+    MembershipStatus.PAUSED: _l("paused"),
+    MembershipStatus.ENDED: _l("ended"),
+    MembershipStatus.WAITING: _l("waiting"),
+}
+HOLD_LABELS = {
+    HoldMode.DONATE: _l("Donate my share"),
+    HoldMode.OTHERS: _l("Give it to the other members"),
+}

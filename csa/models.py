@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from csa.core.clock import utcnow
+from csa.core.names import surname
 from csa.core.schedule import Rhythm
 from csa.extensions import db
 
@@ -92,7 +93,7 @@ class Member(db.Model):
     @property
     def surname(self) -> str:
         """The sort key used on lists and sheets: the last word of the name."""
-        return self.name.split()[-1] if self.name.strip() else ""
+        return surname(self.name)
 
 
 class User(UserMixin, db.Model):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 MILLI = 1000
+# The crop units the farm can choose; their words in each language are in csa.ui.formatting.
+UNITS = ("kg", "g", "bunch", "piece", "head", "l", "box")
 _NUMBER = re.compile(r"^(\d{1,9})(?:[.,](\d{1,3}))?$")
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import format_date, format_decimal, ngettext
+from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -16,7 +15,7 @@ from csa.extensions import db
 from csa.harvest import operations as harvest
 from csa.harvest.forms import HarvestForm
 from csa.harvest.operations import HarvestInvalid, HarvestPreview
-from csa.models import MILLI, HarvestEntry, Round
+from csa.models import HarvestEntry, Round
 from csa.rounds import lifecycle as rounds_svc
 from csa.rounds.lifecycle import next_open_round, open_rounds
 from csa.ui.access import FIELD, STAFF, roles
@@ -188,8 +187,7 @@ def _preview_json(result: HarvestPreview) -> dict[str, Any]:
 
 
 def _plain_quantity(milli: int) -> str:
-    # No grouping: "1,250.5" would read back as a decimal comma; parse_milli takes the rest.
-    return str(format_decimal(Decimal(milli) / MILLI, format="0.###"))
+    return format_quantity(milli, grouping=False)
 
 
 def _render_entries(

@@ -23,9 +23,9 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from csa.core.quantity import QuantityError, milli_to_str, parse_milli
+from csa.core.quantity import UNITS, QuantityError, milli_to_str, parse_milli
 from csa.models import MembershipStatus, Role
-from csa.register.operations import STAFF_ROLES, UNITS
+from csa.register.operations import STAFF_ROLES
 from csa.ui.formatting import unit_label, weekday_name
 from csa.ui.labels import MEMBERSHIP_STATUS_LABELS
 

@@ -21,6 +21,7 @@ from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.orm import contains_eager, joinedload
 
 from csa.accounts import operations as accounts
+from csa.core.quantity import UNITS
 from csa.errors import ValidationFailed
 from csa.extensions import db
 from csa.models import (
@@ -41,7 +42,6 @@ log = logging.getLogger(__name__)
 
 # Memberships that hold a place at their pickup site; waiting ones do not (yet).
 OCCUPYING = (MembershipStatus.ACTIVE, MembershipStatus.PAUSED)
-UNITS = ("kg", "g", "bunch", "piece", "head", "l", "box")
 STAFF_ROLES = (Role.FARMER, Role.COORDINATOR, Role.ADMIN)
 EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>.]+$")
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 from babel import Locale
@@ -22,7 +21,6 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -61,7 +59,7 @@ from csa.register.forms import (
     options,
 )
 from csa.ui.access import STAFF, roles
-from csa.ui.formatting import unit_label, weekday_name
+from csa.ui.formatting import format_money, unit_label, weekday_name
 from csa.ui.forms import EmptyForm
 
 bp = Blueprint("register", __name__)
@@ -79,8 +77,7 @@ def labels() -> dict[str, Any]:
 
 @bp.app_template_filter("money")
 def money(cents: int) -> str:
-    """Show cents as an amount in the user's language: 65000 -> "650.00" or "650,00"."""
-    return str(format_decimal(Decimal(cents) / 100, format="#,##0.00"))
+    return format_money(cents)
 
 
 def _fail(form: FlaskForm | None, exc: ValidationFailed) -> None:

@@ -27,6 +27,7 @@ from csa.core.allocation import (
     stored_share,
 )
 from csa.core.clock import utcnow
+from csa.core.names import person_key, place_key
 from csa.core.quantity import milli_to_str
 from csa.errors import ValidationFailed
 from csa.extensions import db
@@ -98,7 +99,7 @@ class RoundSplit:
     def membership_list(self) -> list[Membership]:
         return sorted(
             self.memberships.values(),
-            key=lambda m: (m.site.name.lower(), m.member.surname.lower(), m.member.name.lower()),
+            key=lambda m: (place_key(m.site.name, m.site_id), person_key(m.member.name, m.id)),
         )
 
     def donated(self, crop_id: int) -> int:

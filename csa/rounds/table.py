@@ -10,6 +10,7 @@ from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 
 from csa.core.allocation import Share
+from csa.core.names import person_key, place_key
 from csa.models import MILLI, Crop, HoldMode, Membership, PickupSite, ShareType
 from csa.rounds.split import RoundSplit
 from csa.ui.formatting import unit_label
@@ -71,7 +72,7 @@ def build_table(split: RoundSplit, holds: list[tuple[Membership, HoldMode]]) -> 
         memberships.setdefault(membership.id, membership)
     ordered = sorted(
         memberships.values(),
-        key=lambda m: (m.site.name.lower(), m.member.surname.lower(), m.member.name.lower()),
+        key=lambda m: (place_key(m.site.name, m.site_id), person_key(m.member.name, m.id)),
     )
     groups: dict[int, SiteGroup] = {}
     types: dict[int, TypeTotal] = {}
@@ -91,7 +92,12 @@ def build_table(split: RoundSplit, holds: list[tuple[Membership, HoldMode]]) -> 
     harvested = [split.harvested.get(c.id, 0) for c in crops]
     surplus = [split.surplus(c.id) for c in crops]
     on_hold = [(memberships[mid], mode) for mid, mode in hold_of.items()]
-    on_hold.sort(key=lambda p: (p[0].site.name.lower(), p[0].member.surname.lower()))
+    on_hold.sort(
+        key=lambda p: (
+            place_key(p[0].site.name, p[0].site_id),
+            person_key(p[0].member.name, p[0].id),
+        )
+    )
     return RoundTable(
         crops=crops,
         groups=list(groups.values()),

@@ -18,6 +18,7 @@ from sqlalchemy.orm import joinedload
 
 from csa.core.allocation import Share
 from csa.core.clock import utcnow
+from csa.core.names import person_key, place_key
 from csa.errors import ValidationFailed
 from csa.extensions import db
 from csa.models import (
@@ -299,7 +300,10 @@ def round_holds(round_: Round) -> list[tuple[Membership, HoldMode]]:
     sites = sites_serving(round_.schedule_date)
     return sorted(
         holds_at(round_, [s.id for s in sites]),
-        key=lambda pair: (pair[0].site.name.lower(), pair[0].member.surname.lower()),
+        key=lambda pair: (
+            place_key(pair[0].site.name, pair[0].site_id),
+            person_key(pair[0].member.name, pair[0].id),
+        ),
     )
 
 

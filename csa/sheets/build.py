@@ -28,7 +28,6 @@ import pickle
 import re
 import tempfile
 import threading
-import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -46,6 +45,7 @@ from sqlalchemy import func, select
 
 from csa.core.allocation import Share
 from csa.core.clock import utcnow
+from csa.core.names import fold, person_key
 from csa.errors import NotFound, ValidationFailed
 from csa.extensions import db
 from csa.models import (
@@ -58,7 +58,7 @@ from csa.models import (
 )
 from csa.rounds.split import RoundSplit, holds_at, round_split, sites_serving
 from csa.sheets.pdf import render_document, warm_up, write_document
-from csa.ui.formatting import format_clock, format_quantity
+from csa.ui.formatting import QuantityFormatter, format_clock, format_quantity
 
 log = logging.getLogger(__name__)
 
@@ -187,23 +187,13 @@ class RoundSheets:
 # --- gathering ---------------------------------------------------------------------------
 
 
-_FOLD = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D", "ß": "ss"})
-
-
-def _fold(text: str) -> str:
-    """Accents off and case folded: "Żak" sorts with "Zak", "Łuk" with "Luk"."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_FOLD))
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-
-
 def sort_key(m: Membership) -> tuple[str, str, str, int]:
-    """Surname, then the whole name (Member.surname: the last word), then a stable id."""
-    surname = m.member.surname
-    return (_fold(surname), _fold(m.member.name), m.member.name, m.id)
+    """The one order of members (csa.core.names), as on the round page."""
+    return person_key(m.member.name, m.id)
 
 
 def slugify(name: str) -> str:
-    ascii_name = _fold(name).encode("ascii", "ignore").decode()
+    ascii_name = fold(name).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", ascii_name).strip("-")[:60]
 
 
@@ -211,21 +201,6 @@ def site_slug(site: PickupSite) -> str:
     """File-name part for a site: its name, made ASCII, and its id (names may change)."""
     base = slugify(site.name)
     return f"{base}-{site.id}" if base else f"site-{site.id}"
-
-
-class _Quantities:
-    """format_quantity with a cache: a round repeats the same few quantities thousands of
-    times, and Babel's number formatting is the slow part of gathering."""
-
-    def __init__(self) -> None:
-        self._cache: dict[tuple[int, str], str] = {}
-
-    def __call__(self, milli: int, unit: str) -> str:
-        key = (milli, unit)
-        text = self._cache.get(key)
-        if text is None:
-            text = self._cache[key] = format_quantity(milli, unit)
-        return text
 
 
 def _share_label(m: Membership) -> str:
@@ -320,7 +295,7 @@ def sheet_data(
         went to the others); they are listed apart on the pickup list.
     :param site_ids: only these sites (a preview needs one).
     """
-    fmt = _Quantities()
+    fmt = QuantityFormatter()
     round_ = split.round
     crops = split.crop_list
     shares: dict[int, list[Share]] = defaultdict(list)
@@ -363,7 +338,7 @@ def sheet_data(
         return PickupRow(m.id, m.member.name, _share_label(m), cached[0], cached[1])
 
     site_sheets = []
-    for site in sorted(sites.values(), key=lambda s: (_fold(s.name), s.id)):
+    for site in sorted(sites.values(), key=lambda s: (fold(s.name), s.id)):
         members = sorted(at_site.get(site.id, []), key=sort_key)
         rows, donated, gone = [], [], []
         totals: dict[int, int] = defaultdict(int)
@@ -714,7 +689,7 @@ def round_sites(round_: Round) -> list[PickupSite]:
         if missing:
             found = db.session.scalars(select(PickupSite).where(PickupSite.id.in_(missing)))
             sites.update({s.id: s for s in found})
-    return sorted(sites.values(), key=lambda s: (_fold(s.name), s.id))
+    return sorted(sites.values(), key=lambda s: (fold(s.name), s.id))
 
 
 def write_atomic(path: Path, data: bytes) -> None:

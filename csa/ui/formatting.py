@@ -8,9 +8,9 @@ from decimal import Decimal
 from babel.dates import get_day_names
 from flask_babel import format_decimal, format_time, get_locale, lazy_gettext
 
-from csa.core.quantity import MILLI
+from csa.core.quantity import MILLI, UNITS
 
-UNITS = {
+UNIT_LABELS = {
     "kg": lazy_gettext("kg"),
     "g": lazy_gettext("g"),
     "bunch": lazy_gettext("bunch"),
@@ -22,13 +22,42 @@ UNITS = {
 
 
 def unit_label(unit: str) -> str:
-    return str(UNITS.get(unit, unit))
+    return str(UNIT_LABELS.get(unit, unit))
 
 
-def format_quantity(milli: int, unit: str | None = None) -> str:
-    """Format thousandths for the current locale: 12500, "kg" -> "12.5 kg" (or "12,5 kg")."""
-    number = format_decimal(Decimal(milli) / MILLI, format="#,##0.###")
+assert set(UNIT_LABELS) == set(UNITS), "every crop unit has a word"
+
+
+def format_quantity(milli: int, unit: str | None = None, grouping: bool = True) -> str:
+    """Format thousandths for the current locale: 12500, "kg" -> "12.5 kg" (or "12,5 kg").
+
+    `grouping=False` writes no thousands separator, for a value typed back into a form
+    ("1,250.5" would read back as a decimal comma).
+    """
+    pattern = "#,##0.###" if grouping else "0.###"
+    number = format_decimal(Decimal(milli) / MILLI, format=pattern)
     return f"{number} {unit_label(unit)}" if unit else number
+
+
+class QuantityFormatter:
+    """format_quantity with a cache, for one locale: a round repeats the same few
+    quantities thousands of times, and Babel's number formatting is the slow part of
+    gathering a sheet."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[int, str], str] = {}
+
+    def __call__(self, milli: int, unit: str) -> str:
+        key = (milli, unit)
+        text = self._cache.get(key)
+        if text is None:
+            text = self._cache[key] = format_quantity(milli, unit)
+        return text
+
+
+def format_money(cents: int) -> str:
+    """Show cents as an amount in the reader's language: 65000 -> "650.00" or "650,00"."""
+    return str(format_decimal(Decimal(cents) / 100, format="#,##0.00"))
 
 
 def weekday_name(weekday: int) -> str:

@@ -205,7 +205,8 @@ def add_round_command(round_date: str) -> None:
 @click.argument("round_date", metavar="DATE")
 def lock_round_command(round_date: str) -> None:
     """Store the round's split and lock it; a locked round is left as it is."""
-    from csa.rounds.split import get_round, lock_round
+    from csa.rounds.lifecycle import lock_round
+    from csa.rounds.split import get_round
 
     try:
         round_ = get_round(_iso_date(round_date))

@@ -286,8 +286,8 @@ def _load_rounds(
     farmer: User | None,
 ) -> tuple[int, date | None]:
     """Past rounds harvested and locked, the current one open and half recorded."""
-    from csa.rounds.lifecycle import create_round
-    from csa.rounds.split import lock_round, sites_serving
+    from csa.rounds.lifecycle import create_round, lock_round
+    from csa.rounds.split import sites_serving
 
     crops = {c.name: c for c in db.session.scalars(select(Crop))}
     horizon = today + timedelta(weeks=3)

@@ -87,7 +87,7 @@ def release_lease(name: str, holder: str) -> None:
 
 def create_rounds(now: datetime, report: JobReport) -> None:
     """Make sure the rounds of the coming weeks exist."""
-    from csa.rounds.calendar_ops import ensure_rounds
+    from csa.rounds.lifecycle import ensure_rounds
 
     created = ensure_rounds(farm_today(now), current_app.config["ROUNDS_WEEKS_AHEAD"])
     db.session.commit()
@@ -100,7 +100,7 @@ def lock_due_rounds(now: datetime, report: JobReport) -> None:
     A crash mid-lock rolls that round's transaction back whole: it stays open with no
     allocations, and the next run locks it.
     """
-    from csa.rounds.split import lock_round
+    from csa.rounds.lifecycle import lock_round
 
     due = db.session.scalars(
         select(Round)

@@ -56,6 +56,11 @@ class RoundStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+# A round takes harvest and can change while open; once locked its split is stored.
+OPEN_STATES = (RoundStatus.PLANNED, RoundStatus.OPEN)
+LOCKED_STATES = (RoundStatus.LOCKED, RoundStatus.DISTRIBUTED)
+
+
 class HoldMode(enum.StrEnum):
     DONATE = "donate"
     OTHERS = "others"
@@ -257,11 +262,11 @@ class Round(db.Model):
 
     @property
     def is_locked(self) -> bool:
-        return self.status in (RoundStatus.LOCKED, RoundStatus.DISTRIBUTED)
+        return self.status in LOCKED_STATES
 
     @property
     def accepts_harvest(self) -> bool:
-        return self.status in (RoundStatus.PLANNED, RoundStatus.OPEN)
+        return self.status in OPEN_STATES
 
 
 class HarvestEntry(db.Model):

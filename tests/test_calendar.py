@@ -21,7 +21,7 @@ from csa.models import (
     Round,
     RoundStatus,
 )
-from csa.rounds import calendar_ops as cal
+from csa.rounds import lifecycle as cal
 from csa.rounds import split
 from tests.factories import add_member, make_farm
 

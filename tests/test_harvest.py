@@ -14,8 +14,8 @@ from csa.errors import ValidationFailed
 from csa.harvest import operations as harvest
 from csa.models import HarvestAudit, HarvestEntry, Role, RoundStatus
 from csa.rounds import lifecycle as rounds_svc
-from csa.rounds.lifecycle import create_round
-from csa.rounds.split import compute_split, lock_round
+from csa.rounds.lifecycle import create_round, lock_round
+from csa.rounds.split import compute_split
 from tests.factories import add_member, make_farm
 
 TUESDAY = date(2027, 5, 4)

@@ -99,7 +99,7 @@ def test_late_run_after_downtime_still_locks_once(app, farm):
 
 
 def test_cancelled_round_is_announced_once(app, farm):
-    from csa.rounds.calendar_ops import cancel_round
+    from csa.rounds.lifecycle import cancel_round
 
     run_due_jobs(MONDAY_MORNING)
     round_ = _db.session.scalar(select(Round).where(Round.date == date(2027, 5, 6)))
@@ -166,7 +166,7 @@ import sys, time
 from csa import create_app
 from csa.extensions import db
 from csa.models import Round
-from csa.rounds.split import lock_round
+from csa.rounds.lifecycle import lock_round
 from sqlalchemy import select
 app = create_app({"SQLALCHEMY_DATABASE_URI": sys.argv[1], "SECRET_KEY": "x"})
 with app.app_context():
@@ -208,7 +208,7 @@ def test_scheduler_killed_mid_lock_leaves_round_open_and_next_run_finishes(app, 
 
 
 def test_reopened_round_gets_fresh_sheets_but_no_second_notice(app, farm):
-    from csa.rounds.split import reopen_round
+    from csa.rounds.lifecycle import reopen_round
 
     run_due_jobs(MONDAY_MORNING)
     round_ = harvest(farm, date(2027, 5, 4))

@@ -19,7 +19,8 @@ from csa.models import (
     RoundStatus,
 )
 from csa.rounds import lifecycle as rounds_svc
-from csa.rounds.split import compute_split, lock_round
+from csa.rounds.lifecycle import lock_round
+from csa.rounds.split import compute_split
 from csa.share import operations as share_svc
 from tests.factories import add_member, make_farm
 from tests.test_rounds import NEXT_TUESDAY, TUESDAY, harvest, make_round

@@ -29,7 +29,8 @@ from csa.models import (
     Round,
     RoundSurplus,
 )
-from csa.rounds.split import lock_round, round_split
+from csa.rounds.lifecycle import lock_round
+from csa.rounds.split import round_split
 from csa.sheets.build import (
     find_sheet,
     render_round_sheets,

@@ -241,7 +241,7 @@ def bench_sheets(runs: int) -> None:
     from csa import create_app
     from csa.extensions import db
     from csa.models import Round
-    from csa.rounds.split import lock_round
+    from csa.rounds.lifecycle import lock_round
     from csa.sheets.build import render_round_sheets
 
     for memberships, sites in SHEET_SIZES:

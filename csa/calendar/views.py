@@ -46,7 +46,7 @@ from csa.models import (
     Round,
     RoundStatus,
 )
-from csa.rounds import calendar_ops as cal
+from csa.rounds import lifecycle as cal
 from csa.rounds import split
 from csa.rounds.lifecycle import farm_today
 from csa.ui.access import FIELD, STAFF, public, roles
@@ -233,7 +233,7 @@ def reopen(round_id: int) -> ResponseReturnValue:
     form = ReopenForm()
 
     def act(round_: Round) -> str:
-        split.reopen_round(round_, current_user, (form.reason.data or "").strip())
+        cal.reopen_round(round_, current_user, (form.reason.data or "").strip())
         return _(
             "The round of %(date)s is open again; its split will be stored when it locks.",
             date=_day_text(round_.date),

@@ -15,7 +15,7 @@ from datetime import date
 from fractions import Fraction
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, func, insert, select
 from sqlalchemy.orm import joinedload
 
 from csa.core.allocation import (
@@ -26,15 +26,14 @@ from csa.core.allocation import (
     split_round,
     stored_share,
 )
-from csa.core.clock import utcnow
 from csa.core.names import person_key, place_key
 from csa.core.quantity import milli_to_str
 from csa.errors import ValidationFailed
 from csa.extensions import db
 from csa.models import (
+    LOCKED_STATES,
     Allocation,
     Crop,
-    HarvestAudit,
     HarvestEntry,
     Hold,
     HoldMode,
@@ -43,12 +42,10 @@ from csa.models import (
     OptOut,
     PickupSite,
     Round,
-    RoundStatus,
     RoundSurplus,
-    User,
 )
 
-LOCKED = (RoundStatus.LOCKED, RoundStatus.DISTRIBUTED)
+LOCKED = LOCKED_STATES
 CSV_COLUMNS = [
     "round_date",
     "site",
@@ -365,77 +362,6 @@ def store_split(split: RoundSplit) -> int:
     if surplus:
         db.session.execute(insert(RoundSurplus), surplus)
     return len(rows)
-
-
-def lock_round(round_: Round, user: User | None = None) -> bool:
-    """Store the split and lock the round; False (and no change) if it was locked already.
-
-    Runs in the caller's transaction, so a crash leaves the round either locked with all
-    its allocations or open with none.
-    """
-    # Claim the round with one atomic UPDATE: of two processes locking together, exactly
-    # one changes the row; the other sees rowcount 0 and leaves it alone.
-    claimed = db.session.execute(
-        update(Round)
-        .where(Round.id == round_.id, Round.status.in_((RoundStatus.PLANNED, RoundStatus.OPEN)))
-        .values(status=RoundStatus.LOCKED, locked_at=utcnow())
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if not claimed:
-        db.session.refresh(round_)
-        if round_.status == RoundStatus.CANCELLED:
-            raise ValidationFailed(_("A cancelled round cannot be locked."))
-        return False
-    split = compute_split(round_)
-    store_split(split)
-    db.session.refresh(round_)
-    db.session.add(
-        HarvestAudit(
-            round_id=round_.id,
-            crop_id=None,
-            user_id=user.id if user else None,
-            action="lock",
-            note=f"{sum(len(s.shares) for s in split.splits.values())} allocations stored",
-        )
-    )
-    db.session.flush()
-    return True
-
-
-def reopen_round(round_: Round, user: User | None, reason: str = "") -> None:
-    """Unlock a locked round (coordinator only, audited): its stored split is dropped."""
-    if round_.status not in LOCKED:
-        raise ValidationFailed(_("Only a locked round can be reopened."))
-    later = db.session.scalar(
-        select(func.count())
-        .select_from(Round)
-        .where(Round.date > round_.date, Round.status.in_(LOCKED))
-    )
-    if later:
-        raise ValidationFailed(
-            _(
-                "A later round is locked already; reopen the later rounds first so the "
-                "season balances stay exact."
-            )
-        )
-    db.session.execute(delete(Allocation).where(Allocation.round_id == round_.id))
-    db.session.execute(delete(RoundSurplus).where(RoundSurplus.round_id == round_.id))
-    round_.status = RoundStatus.OPEN
-    round_.locked_at = None
-    round_.sheets_at = None
-    # Re-run the after-lock steps (sheets) when it locks again; notices are keyed per
-    # round and membership, so nobody is mailed twice.
-    round_.notified_at = None
-    db.session.add(
-        HarvestAudit(
-            round_id=round_.id,
-            crop_id=None,
-            user_id=user.id if user else None,
-            action="reopen",
-            note=reason[:300],
-        )
-    )
-    db.session.flush()
 
 
 def export_csv(split: RoundSplit) -> str:

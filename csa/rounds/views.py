@@ -29,7 +29,8 @@ from csa.models import HarvestEntry, PickupSite, Role, Round
 from csa.rounds import lifecycle as rounds_svc
 from csa.rounds import table as tables
 from csa.rounds.forms import AddRoundForm, LockForm, ReopenForm
-from csa.rounds.split import export_csv, lock_round, reopen_round, round_split
+from csa.rounds.lifecycle import lock_round, reopen_round
+from csa.rounds.split import export_csv, round_split
 from csa.rounds.urls import round_or_404
 from csa.share import operations as share_svc
 from csa.ui import charts

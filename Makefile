@@ -56,6 +56,7 @@ run: db
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy csa
 
 test: system-test-deps $(VENV)/.installed lint
 	$(BIN)/pytest -q

@@ -8,12 +8,11 @@ from logging.config import dictConfig
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, render_template, request
+from flask import Flask, g, request
 from flask_babel import format_date, format_datetime, get_locale
 from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from werkzeug.exceptions import HTTPException
 
 from csa.config import Config, instance_secret_key
 from csa.extensions import babel, csrf, db, login, migrate
@@ -161,16 +160,9 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_errorhandlers(app: Flask) -> None:
-    def render_error(error: HTTPException) -> Any:
-        if error.code == 500:
-            db.session.rollback()
-        code = error.code or 500
-        if code in (400, 403, 404, 405, 500):
-            return render_template(f"errors/{code}.html", error=error), code
-        return error.get_response()
+    from csa.ui.errors import register_error_pages
 
-    for code in (400, 403, 404, 405, 500):
-        app.errorhandler(code)(render_error)
+    register_error_pages(app)
 
 
 def register_template_helpers(app: Flask) -> None:

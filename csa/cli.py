@@ -6,7 +6,7 @@ Each command commits once at the end, or writes nothing and exits non-zero with 
 from __future__ import annotations
 
 from datetime import date
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
 
 import click
 from flask.cli import AppGroup
@@ -18,7 +18,7 @@ from csa.models import Role
 csa_cli = AppGroup("csa", help="Community-supported agriculture commands.")
 
 
-def fail(exc: Exception) -> None:
+def fail(exc: Exception) -> NoReturn:
     """Roll back and exit 1 with a message people can act on."""
     db.session.rollback()
     raise click.ClickException(str(exc))

@@ -241,13 +241,14 @@ def load_demo(today: date | None = None) -> str:
 
     # The demo member's login is tied to the first household.
     demo_member = memberships[0].member
-    for email, role, name, member in (
+    logins: tuple[tuple[str, Role, str, Member | None], ...] = (
         ("coordinator@demo.farm", Role.COORDINATOR, "Kasia (coordinator)", None),
         ("farmer@demo.farm", Role.FARMER, "Bartek (farmer)", None),
         ("member@demo.farm", Role.MEMBER, demo_member.name, demo_member),
-    ):
+    )
+    for email, role, name, household in logins:
         if db.session.scalar(select(User).where(User.email == email)) is None:
-            accounts.create_user(email, role, password=DEMO_PASSWORD, name=name, member=member)
+            accounts.create_user(email, role, password=DEMO_PASSWORD, name=name, member=household)
     db.session.flush()
     farmer = db.session.scalar(select(User).where(User.email == "farmer@demo.farm"))
     locked, current = _load_rounds(rng, today, start, memberships, farmer)

@@ -1,11 +1,13 @@
 """Flask extensions, created unbound so any module can import them without cycles."""
 
+from typing import Any, cast
+
 from flask_babel import Babel
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import CursorResult, Executable, MetaData
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -22,6 +24,14 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+
+def changed_rows(statement: Executable) -> int:
+    """Run an UPDATE or DELETE in the session and say how many rows it changed."""
+    result = cast(CursorResult[Any], db.session.execute(statement))
+    return result.rowcount
+
+
 migrate = Migrate(render_as_batch=True)
 login = LoginManager()
 csrf = CSRFProtect()

@@ -21,7 +21,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from csa.core.clock import utcnow
-from csa.extensions import db
+from csa.extensions import changed_rows, db
 from csa.models import Lease, Round, RoundStatus
 from csa.rounds.lifecycle import farm_today
 from csa.sheets.build import render_round_sheets
@@ -33,7 +33,7 @@ HOLDER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 # Steps run after a round locks (sheets, notices); later features append to this list.
 # Each takes a locked round, must be idempotent, and flushes only.
-AFTER_LOCK: list[Callable[[Round], None]] = [render_round_sheets]
+AFTER_LOCK: list[Callable[[Round], object]] = [render_round_sheets]
 
 
 @dataclass
@@ -57,12 +57,12 @@ def acquire_lease(name: str, holder: str, seconds: int, now: datetime | None = N
     """Take or renew a lease with one atomic UPDATE (or INSERT); works on SQLite and PG."""
     now = now or utcnow()
     expires = now + timedelta(seconds=seconds)
-    taken = db.session.execute(
+    taken = changed_rows(
         update(Lease)
         .where(Lease.name == name, or_(Lease.holder == holder, Lease.expires_at < now))
         .values(holder=holder, expires_at=expires)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     if taken:
         db.session.commit()
         return True

@@ -3,10 +3,12 @@ thousandths of a full share and money in cents, so nothing is ever a float (see 
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import secrets
 from datetime import date, datetime, time
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
 from sqlalchemy import (
@@ -29,9 +31,14 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from csa.core.clock import utcnow
 from csa.core.names import surname
 from csa.core.schedule import Rhythm
-from csa.extensions import db
+from csa.extensions import Base, db
 
 MILLI = 1000
+
+if TYPE_CHECKING:  # Flask-SQLAlchemy makes db.Model at run time; mypy sees its base.
+    Model = Base
+else:
+    Model = db.Model
 
 
 class Role(enum.StrEnum):
@@ -75,7 +82,7 @@ def _values(cls: type[enum.Enum]) -> list[str]:
     return [str(m.value) for m in cls]
 
 
-class Member(db.Model):
+class Member(Model):
     """A household that contracts with the farm; e-mail identifies it on import."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -101,7 +108,7 @@ class Member(db.Model):
         return surname(self.name)
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     """A login; a member's login is tied to its household."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -117,7 +124,7 @@ class User(UserMixin, db.Model):
     member: Mapped[Member | None] = relationship(back_populates="user")
 
     @property
-    def is_active(self) -> bool:  # type: ignore[override]
+    def is_active(self) -> bool:
         return self.active
 
     def set_password(self, password: str, method: str = "scrypt") -> None:
@@ -130,7 +137,7 @@ class User(UserMixin, db.Model):
         return self.role in roles
 
 
-class LoginAttempt(db.Model):
+class LoginAttempt(Model):
     """A failed login, counted in the database so every worker sees the same throttle."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -139,7 +146,7 @@ class LoginAttempt(db.Model):
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
 
 
-class Season(db.Model):
+class Season(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     start: Mapped[date] = mapped_column(Date)
@@ -149,7 +156,7 @@ class Season(db.Model):
     __table_args__ = (CheckConstraint('start <= "end"', name="dates"),)
 
 
-class ShareType(db.Model):
+class ShareType(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     weight_milli: Mapped[int] = mapped_column(Integer)  # full share = 1000
@@ -163,7 +170,7 @@ class ShareType(db.Model):
         return Fraction(self.weight_milli, MILLI)
 
 
-class PickupSite(db.Model):
+class PickupSite(Model):
     """A depot: members collect their share here on its weekday (0 = Monday)."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -192,7 +199,7 @@ class PickupSite(db.Model):
         return Rhythm(self.weekday, self.every_weeks, self.week_offset)
 
 
-class Membership(db.Model):
+class Membership(Model):
     """One member's contract for one season."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -226,7 +233,7 @@ class Membership(db.Model):
         return self.status == MembershipStatus.ACTIVE and self.start <= on_date <= self.end
 
 
-class Crop(db.Model):
+class Crop(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     unit: Mapped[str] = mapped_column(String(20))
@@ -236,7 +243,7 @@ class Crop(db.Model):
     __table_args__ = (CheckConstraint("step_milli > 0", name="step_positive"),)
 
 
-class Round(db.Model):
+class Round(Model):
     """One distribution date; it feeds every site that serves that date."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -249,14 +256,14 @@ class Round(db.Model):
     cancel_reason: Mapped[str] = mapped_column(String(300), default="")
     extra: Mapped[bool] = mapped_column(Boolean, default=False)  # added by hand
     # Set when a round was moved: it still feeds the sites of the date it was planned on.
-    moved_from: Mapped[date | None] = mapped_column(Date)
+    moved_from: Mapped[dt.date | None] = mapped_column(Date)
     sheets_at: Mapped[datetime | None] = mapped_column(DateTime)
     notified_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     harvests: Mapped[list[HarvestEntry]] = relationship(back_populates="round")
 
     @property
-    def schedule_date(self) -> date:
+    def schedule_date(self) -> dt.date:
         """The date whose sites this round feeds (its own, unless it was moved)."""
         return self.moved_from or self.date
 
@@ -269,7 +276,7 @@ class Round(db.Model):
         return self.status in OPEN_STATES
 
 
-class HarvestEntry(db.Model):
+class HarvestEntry(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
     crop_id: Mapped[int] = mapped_column(ForeignKey("crop.id"))
@@ -284,7 +291,7 @@ class HarvestEntry(db.Model):
     __table_args__ = (CheckConstraint("quantity_milli > 0", name="quantity_positive"),)
 
 
-class HarvestAudit(db.Model):
+class HarvestAudit(Model):
     """Who changed a harvest entry, when, from what to what; kept after the entry is gone."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -302,7 +309,7 @@ class HarvestAudit(db.Model):
     user: Mapped[User | None] = relationship()
 
 
-class Hold(db.Model):
+class Hold(Model):
     """A membership away for one round; the member chooses donate or give to the others."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -316,7 +323,7 @@ class Hold(db.Model):
     __table_args__ = (UniqueConstraint("membership_id", "round_date", name="uq_hold_date"),)
 
 
-class OptOut(db.Model):
+class OptOut(Model):
     """A crop a membership never wants; the others share it."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -328,7 +335,7 @@ class OptOut(db.Model):
     __table_args__ = (UniqueConstraint("membership_id", "crop_id", name="uq_optout_crop"),)
 
 
-class Allocation(db.Model):
+class Allocation(Model):
     """What one membership received of one crop in a locked round, with how it was reached.
 
     Entitlement and balance are exact fractions in steps, stored as numerator/denominator.
@@ -352,7 +359,7 @@ class Allocation(db.Model):
     )
 
 
-class RoundSurplus(db.Model):
+class RoundSurplus(Model):
     """What could not be split in a locked round, per crop; reported, never lost."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -364,7 +371,7 @@ class RoundSurplus(db.Model):
     __table_args__ = (UniqueConstraint("round_id", "crop_id", name="uq_surplus_crop"),)
 
 
-class Lease(db.Model):
+class Lease(Model):
     """A named lease in the database so only one scheduler acts at a time."""
 
     name: Mapped[str] = mapped_column(String(50), primary_key=True)
@@ -372,7 +379,7 @@ class Lease(db.Model):
     expires_at: Mapped[datetime] = mapped_column(DateTime)
 
 
-class OutboxMessage(db.Model):
+class OutboxMessage(Model):
     """Every e-mail the app sent or wrote to instance/outbox/, for the coordinator's list."""
 
     id: Mapped[int] = mapped_column(primary_key=True)

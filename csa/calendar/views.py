@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import (
@@ -47,7 +48,6 @@ from csa.models import (
     RoundStatus,
 )
 from csa.rounds import lifecycle as cal
-from csa.rounds import split
 from csa.rounds.lifecycle import farm_today
 from csa.ui.access import FIELD, STAFF, public, roles
 from csa.ui.forms import EmptyForm
@@ -111,7 +111,8 @@ def _back() -> str:
     first = _parse_day(request.args.get("from"))
     if first is None:
         return url_for("calendar.index")
-    return url_for("calendar.index", **{"from": first.isoformat()})
+    args: dict[str, Any] = {"from": first.isoformat()}  # "from" is a keyword in Python
+    return url_for("calendar.index", **args)
 
 
 def _flash_errors(form: FlaskForm) -> None:

@@ -500,12 +500,12 @@ def _values(
 _FRACTION_SLOTS = hasattr(Fraction(1, 2), "_numerator") and hasattr(Fraction(1, 2), "_denominator")
 
 _object_new = object.__new__
-_set_membership = Share.membership_id.__set__  # type: ignore[attr-defined]
-_set_units = Share.units.__set__  # type: ignore[attr-defined]
-_set_donated = Share.donated.__set__  # type: ignore[attr-defined]
-_set_weight = Share._weight.__set__  # type: ignore[attr-defined]
-_set_value = Share._value.__set__  # type: ignore[attr-defined]
-_set_scale = Share._scale.__set__  # type: ignore[attr-defined]
+_set_membership = vars(Share)["membership_id"].__set__
+_set_units = vars(Share)["units"].__set__
+_set_donated = vars(Share)["donated"].__set__
+_set_weight = vars(Share)["_weight"].__set__
+_set_value = vars(Share)["_value"].__set__
+_set_scale = vars(Share)["_scale"].__set__
 
 
 def _new_share(

@@ -386,7 +386,7 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def memberships_select(flt: RegisterFilter) -> Select[tuple[Membership]]:
+def memberships_select(flt: RegisterFilter) -> Select[Membership]:
     """Select the memberships that match the filter, sorted by member name then season."""
     stmt = (
         select(Membership)

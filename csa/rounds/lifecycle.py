@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, or_, select, update
 from csa.core.clock import to_local, utcnow
 from csa.core.schedule import CutoffRule, cutoff_at, round_dates
 from csa.errors import ValidationFailed
-from csa.extensions import db
+from csa.extensions import changed_rows, db
 from csa.models import (
     LOCKED_STATES,
     Allocation,
@@ -300,12 +300,12 @@ def lock_round(round_: Round, user: User | None = None) -> bool:
     """
     # Claim the round with one atomic UPDATE: of two processes locking together, exactly
     # one changes the row; the other sees rowcount 0 and leaves it alone.
-    claimed = db.session.execute(
+    claimed = changed_rows(
         update(Round)
         .where(Round.id == round_.id, Round.status.in_((RoundStatus.PLANNED, RoundStatus.OPEN)))
         .values(status=RoundStatus.LOCKED, locked_at=utcnow())
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     if not claimed:
         db.session.refresh(round_)
         if round_.status == RoundStatus.CANCELLED:

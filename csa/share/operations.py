@@ -20,7 +20,7 @@ from csa.core.allocation import Share
 from csa.core.clock import utcnow
 from csa.core.names import person_key, place_key
 from csa.errors import ValidationFailed
-from csa.extensions import db
+from csa.extensions import changed_rows, db
 from csa.models import (
     Allocation,
     Crop,
@@ -190,9 +190,9 @@ def set_hold(membership: Membership, round_date: date, mode: HoldMode, today: da
 def clear_hold(membership: Membership, round_date: date, today: date) -> None:
     """Take the hold off a coming, open round: the member collects the share after all."""
     _check_round_for_hold(membership, round_date, today)
-    removed = db.session.execute(
+    removed = changed_rows(
         delete(Hold).where(Hold.membership_id == membership.id, Hold.round_date == round_date)
-    ).rowcount
+    )
     if not removed:
         raise ValidationFailed(
             _("There is no hold on %(date)s to cancel.", date=round_date.isoformat())

@@ -306,9 +306,9 @@ def sheet_data(
 
     memberships = dict(split.memberships)
     holds = dict(split.holds)
-    for m, mode in away:
+    for m, away_mode in away:
         memberships.setdefault(m.id, m)
-        holds.setdefault(m.id, mode)
+        holds.setdefault(m.id, away_mode)
     sites: dict[int, PickupSite] = {s.id: s for s in split.sites}
     for m in memberships.values():
         sites.setdefault(m.site_id, m.site)
@@ -340,7 +340,9 @@ def sheet_data(
     site_sheets = []
     for site in sorted(sites.values(), key=lambda s: (fold(s.name), s.id)):
         members = sorted(at_site.get(site.id, []), key=sort_key)
-        rows, donated, gone = [], [], []
+        rows: list[PickupRow] = []
+        donated: list[PickupRow] = []
+        gone: list[PickupRow] = []
         totals: dict[int, int] = defaultdict(int)
         donated_totals: dict[int, int] = defaultdict(int)
         counts: Counter[tuple[int, str, int]] = Counter()

@@ -92,7 +92,7 @@ def _lean_html_class() -> Any:
     except (ImportError, OSError):  # a WeasyPrint laid out differently: use it as it is
         return HTML
 
-    class LeanHTML(HTML):  # type: ignore[misc]
+    class LeanHTML(HTML):
         def _ua_stylesheets(self, forms: bool = False) -> list[Any]:
             return [lean]
 
@@ -114,7 +114,7 @@ def static_fetcher(root: Path) -> Any:
     """A WeasyPrint URL fetcher that serves files under `root` and refuses anything else."""
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-    class StaticOnlyFetcher(URLFetcher):  # type: ignore[misc]
+    class StaticOnlyFetcher(URLFetcher):
         def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
             parts = urlsplit(url)
             if parts.scheme != "file" or parts.netloc not in ("", "localhost"):

@@ -142,6 +142,10 @@ def test_lock_stores_allocations_and_freezes_the_page(app, client, db, farm_roun
 def test_reopen_drops_the_stored_split_and_is_audited(app, client, db, farm_round, coordinator):
     farm, members, round_ = farm_round
     client.post("/rounds/2027-05-04/lock", data={"confirm": "y"})
+    page = client.get("/rounds/2027-05-04").get_data(as_text=True)
+    reopen_form = page[page.index('action="/rounds/2027-05-04/reopen"') :].split("</form>")[0]
+    assert 'name="reason"' in reopen_form
+    assert 'name="confirm"' in reopen_form  # the same form as the calendar's: a ticked box
 
     client.post("/rounds/2027-05-04/reopen", data={"reason": "", "confirm": "y"})
     client.post("/rounds/2027-05-04/reopen", data={"reason": "Forgot the beans"})  # no tick

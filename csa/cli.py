@@ -190,11 +190,11 @@ def _iso_date(text: str) -> date:
 @csa_cli.command("add-round")
 @click.argument("round_date", metavar="DATE")
 def add_round_command(round_date: str) -> None:
-    """Add a round by hand; refused when no active pickup site serves that weekday."""
-    from csa.rounds.lifecycle import create_round
+    """Add a round by hand (logged); refused for a past date or one no active site serves."""
+    from csa.rounds.lifecycle import add_round
 
     try:
-        round_ = create_round(_iso_date(round_date))
+        round_ = add_round(_iso_date(round_date), None)
     except CsaError as exc:
         fail(exc)
     db.session.commit()

@@ -25,7 +25,6 @@ from csa.models import (
     OptOut,
     PickupSite,
     Role,
-    RoundStatus,
     Season,
     ShareType,
     User,
@@ -287,7 +286,7 @@ def _load_rounds(
     farmer: User | None,
 ) -> tuple[int, date | None]:
     """Past rounds harvested and locked, the current one open and half recorded."""
-    from csa.rounds.lifecycle import create_round, lock_round
+    from csa.rounds.lifecycle import create_round, distribute_round, lock_round
     from csa.rounds.split import sites_serving
 
     crops = {c.name: c for c in db.session.scalars(select(Crop))}
@@ -337,8 +336,7 @@ def _load_rounds(
         if day < today:
             lock_round(round_, farmer)
             # Past rounds were handed out and announced long ago: no mail flood on first run.
-            round_.status = RoundStatus.DISTRIBUTED
-            round_.notified_at = round_.locked_at
+            distribute_round(round_, announced=True)
             locked += 1
         elif is_current and current is None:
             current = day

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from csa.core.clock import utcnow
 from csa.extensions import changed_rows, db
-from csa.models import Lease, Round, RoundStatus
+from csa.models import OPEN_STATES, Lease, Round, RoundStatus
 from csa.rounds.lifecycle import farm_today
 from csa.sheets.build import render_round_sheets
 
@@ -105,7 +105,7 @@ def lock_due_rounds(now: datetime, report: JobReport) -> None:
     due = db.session.scalars(
         select(Round)
         .where(
-            Round.status.in_((RoundStatus.PLANNED, RoundStatus.OPEN)),
+            Round.status.in_(OPEN_STATES),
             Round.cutoff_at.is_not(None),
             Round.cutoff_at <= now,
         )
@@ -148,17 +148,12 @@ def finish_locked_rounds(report: JobReport) -> None:
 
 
 def close_past_rounds(now: datetime, report: JobReport) -> None:
-    """Mark locked rounds before today distributed."""
-    today = farm_today(now)
-    past = db.session.scalars(
-        select(Round).where(
-            Round.status == RoundStatus.LOCKED, Round.date < today, Round.notified_at.is_not(None)
-        )
-    ).all()
-    for round_ in past:
-        round_.status = RoundStatus.DISTRIBUTED
-        report.distributed.append(round_.date)
+    """Mark locked rounds before today distributed (csa/rounds/lifecycle.py does it)."""
+    from csa.rounds.lifecycle import distribute_past_rounds
+
+    distributed = distribute_past_rounds(farm_today(now))
     db.session.commit()
+    report.distributed += [r.date for r in distributed]
 
 
 def run_due_jobs(now: datetime | None = None, holder: str = HOLDER) -> JobReport:

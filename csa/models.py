@@ -34,6 +34,7 @@ from csa.core.schedule import Rhythm
 from csa.extensions import Base, db
 
 MILLI = 1000
+NOTE_MAX = 300  # a round's cancel reason and a round event's note; the forms check it
 
 if TYPE_CHECKING:  # Flask-SQLAlchemy makes db.Model at run time; mypy sees its base.
     Model = Base
@@ -56,7 +57,9 @@ class MembershipStatus(enum.StrEnum):
 
 
 class RoundStatus(enum.StrEnum):
-    PLANNED = "planned"
+    # There is no "planned": a round exists from the day it is created and takes harvest at
+    # once. Rows written as "planned" before are migrated to "open" (migrations/versions/
+    # c3_round_log.py).
     OPEN = "open"
     LOCKED = "locked"
     DISTRIBUTED = "distributed"
@@ -64,8 +67,19 @@ class RoundStatus(enum.StrEnum):
 
 
 # A round takes harvest and can change while open; once locked its split is stored.
-OPEN_STATES = (RoundStatus.PLANNED, RoundStatus.OPEN)
+OPEN_STATES = (RoundStatus.OPEN,)
 LOCKED_STATES = (RoundStatus.LOCKED, RoundStatus.DISTRIBUTED)
+
+
+class RoundAction(enum.StrEnum):
+    """What happened to a round, as its log records it (csa/rounds/lifecycle.py writes it)."""
+
+    EXTRA = "extra"  # added by hand, from the calendar, the rounds page or the CLI
+    CANCEL = "cancel"
+    MOVE = "move"
+    LOCK = "lock"
+    REOPEN = "reopen"
+    DISTRIBUTE = "distribute"
 
 
 class HoldMode(enum.StrEnum):
@@ -253,7 +267,7 @@ class Round(Model):
     )
     cutoff_at: Mapped[datetime | None] = mapped_column(DateTime)  # UTC
     locked_at: Mapped[datetime | None] = mapped_column(DateTime)
-    cancel_reason: Mapped[str] = mapped_column(String(300), default="")
+    cancel_reason: Mapped[str] = mapped_column(String(NOTE_MAX), default="")
     extra: Mapped[bool] = mapped_column(Boolean, default=False)  # added by hand
     # Set when a round was moved: it still feeds the sites of the date it was planned on.
     moved_from: Mapped[dt.date | None] = mapped_column(Date)
@@ -292,20 +306,39 @@ class HarvestEntry(Model):
 
 
 class HarvestAudit(Model):
-    """Who changed a harvest entry, when, from what to what; kept after the entry is gone."""
+    """Who changed a harvest entry, when, from what to what; kept after the entry is gone.
+
+    Harvest entries only: what happens to the round itself is in RoundLog.
+    """
 
     id: Mapped[int] = mapped_column(primary_key=True)
     round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
     entry_id: Mapped[int | None] = mapped_column(Integer)  # no FK: the entry may be deleted
-    crop_id: Mapped[int | None] = mapped_column(ForeignKey("crop.id"))  # None: round events
+    crop_id: Mapped[int] = mapped_column(ForeignKey("crop.id"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    action: Mapped[str] = mapped_column(String(20))  # create, update, delete, reopen, lock
+    action: Mapped[str] = mapped_column(String(20))  # create, update, delete
     before_milli: Mapped[int | None] = mapped_column(Integer)
     after_milli: Mapped[int | None] = mapped_column(Integer)
     note: Mapped[str] = mapped_column(String(300), default="")
 
-    crop: Mapped[Crop | None] = relationship()
+    crop: Mapped[Crop] = relationship()
+    user: Mapped[User | None] = relationship()
+
+
+class RoundLog(Model):
+    """One event in a round's life (added, cancelled, moved, locked, reopened, distributed).
+
+    Written only by csa/rounds/lifecycle.py, in the transaction of the change it records.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))  # None: CLI, scheduler
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    action: Mapped[RoundAction] = mapped_column(_enum(RoundAction, "round_action"))
+    note: Mapped[str] = mapped_column(String(NOTE_MAX), default="")
+
     user: Mapped[User | None] = relationship()
 
 

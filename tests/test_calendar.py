@@ -12,13 +12,14 @@ from csa.calendar.ical import CRLF, MAX_OCTETS
 from csa.calendar.links import feed_url
 from csa.calendar.views import farm_today, rhythm_label
 from csa.models import (
-    HarvestAudit,
     HarvestEntry,
     Hold,
     HoldMode,
     OutboxMessage,
     Role,
     Round,
+    RoundAction,
+    RoundLog,
     RoundStatus,
 )
 from csa.rounds import lifecycle as cal
@@ -103,7 +104,7 @@ def test_page_lists_rounds_with_status_counts_and_local_cutoff(
     assert "Town Hall" in thu
     assert "badge-locked" in thu
     assert "not recorded" in thu
-    assert "/reopen" in thu  # a locked round offers reopen, not cancel or move
+    assert "/rounds/2027-05-06/reopen?next=" in thu  # reopen, not cancel or move
     assert "/cancel" not in thu
     cancelled = row_html(html, rounds[date(2027, 5, 11)].id)
     assert "badge-cancelled" in cancelled
@@ -177,7 +178,7 @@ def test_cancel_round_with_reason(app, db, client, rounds, staff):
     round_ = db.session.get(Round, rid)
     assert round_.status == RoundStatus.CANCELLED
     assert round_.cancel_reason == "Flooded field"
-    audit = db.session.scalar(select(HarvestAudit).where(HarvestAudit.action == "cancel"))
+    audit = db.session.scalar(select(RoundLog).where(RoundLog.action == RoundAction.CANCEL))
     assert audit.note == "Flooded field"
     assert audit.user_id == staff.id
     assert "is cancelled" in text_of(client.get(WEEK))
@@ -200,7 +201,7 @@ def test_cancel_refuses_without_reason_or_confirmation(
     assert message in text_of(response)
     db.session.expire_all()
     assert db.session.get(Round, rid).status == RoundStatus.OPEN
-    assert count(db, HarvestAudit) == 0
+    assert count(db, RoundLog) == 0
 
 
 def test_cancel_refuses_a_locked_round(app, db, client, rounds, staff):
@@ -217,7 +218,7 @@ def test_cancel_refuses_a_locked_round(app, db, client, rounds, staff):
     round_ = db.session.get(Round, rid)
     assert round_.status == RoundStatus.LOCKED
     assert round_.cancel_reason == ""
-    assert count(db, HarvestAudit) == 0
+    assert count(db, RoundLog) == 0
 
 
 def test_unknown_round_is_404(app, client, rounds, staff):
@@ -267,7 +268,7 @@ def test_move_refuses_a_clash(app, db, client, rounds, staff):
     round_ = db.session.get(Round, rid)
     assert round_.date == TUE
     assert round_.moved_from is None
-    assert count(db, HarvestAudit) == 0
+    assert count(db, RoundLog) == 0
 
 
 @pytest.mark.parametrize(
@@ -284,37 +285,70 @@ def test_move_refuses_bad_dates(app, db, client, rounds, staff, new_date, messag
     assert db.session.get(Round, rid).date == TUE
 
 
-# --- add -------------------------------------------------------------------------------
+# --- add (the rounds feature's one add-round endpoint, posted from this page) -----------
+
+ADD = "/rounds/add?next=/calendar/?from%3D2027-05-03"
+
+
+def test_page_posts_add_and_reopen_to_the_rounds_endpoints(app, db, client, rounds, staff):
+    rounds[THU].status = RoundStatus.LOCKED
+    db.session.commit()
+    html = text_of(client.get(WEEK))
+    assert 'action="/rounds/add?next=' in html
+    assert 'name="date"' in html
+    assert "/rounds/2027-05-06/reopen?next=" in html
+    assert "/calendar/rounds/add" not in html
+    assert f"/calendar/rounds/{rounds[THU].id}/reopen" not in html
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert {"rounds.create", "rounds.reopen"} <= endpoints
+    assert not {"calendar.add", "calendar.reopen"} & endpoints  # no second endpoint
+    assert client.post("/calendar/rounds/add", data={"date": "2027-05-18"}).status_code == 404
 
 
 def test_add_extra_round(app, db, client, rounds, staff):
-    response = client.post(
-        "/calendar/rounds/add", data={"on_date": "2027-05-18"}, follow_redirects=True
-    )
-    assert "An extra round on" in text_of(response)
+    response = client.post(ADD, data={"date": "2027-05-18"})
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/calendar/?from=2027-05-03")
+    assert "An extra round on" in text_of(client.get(response.headers["Location"]))
     added = db.session.scalar(select(Round).where(Round.date == date(2027, 5, 18)))
     assert added.extra
     assert added.status == RoundStatus.OPEN
     assert added.cutoff_at is not None
+    logged = db.session.scalars(select(RoundLog)).one()
+    assert (logged.round_id, logged.action, logged.user_id) == (
+        added.id,
+        RoundAction.EXTRA,
+        staff.id,
+    )
 
 
 def test_add_refuses_a_date_no_site_serves(app, db, client, rounds, staff):
     before = count(db, Round)
-    response = client.post(
-        "/calendar/rounds/add", data={"on_date": "2027-05-05"}, follow_redirects=True
-    )
+    response = client.post(ADD, data={"date": "2027-05-05"}, follow_redirects=True)
     assert "No active pickup site serves" in text_of(response)
+    assert "Pickup calendar" in text_of(response)  # back on the calendar
     assert count(db, Round) == before
-    assert count(db, HarvestAudit) == 0
+    assert count(db, RoundLog) == 0
 
 
 def test_add_refuses_a_date_with_a_round(app, db, client, rounds, staff):
     before = count(db, Round)
-    response = client.post(
-        "/calendar/rounds/add", data={"on_date": TUE.isoformat()}, follow_redirects=True
-    )
+    response = client.post(ADD, data={"date": TUE.isoformat()}, follow_redirects=True)
     assert "There is a round on 2027-05-04 already" in text_of(response)
     assert count(db, Round) == before
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("", "Choose a date"), ("05/18/2027", "Not a valid date"), ("2020-01-07", "in the past")],
+)
+def test_add_refuses_bad_and_past_dates(app, db, client, rounds, staff, value, message):
+    before = count(db, Round)
+    response = client.post(ADD, data={"date": value}, follow_redirects=True)
+    assert message in text_of(response)
+    assert "Pickup calendar" in text_of(response)
+    assert count(db, Round) == before
+    assert count(db, RoundLog) == 0
 
 
 # --- reopen ----------------------------------------------------------------------------
@@ -326,16 +360,16 @@ def test_reopen_locked_round(app, db, client, rounds, staff):
     rounds[TUE].locked_at = datetime(2027, 5, 3, 16)
     db.session.commit()
     response = client.post(
-        f"/calendar/rounds/{rid}/reopen",
+        "/rounds/2027-05-04/reopen?next=/calendar/?from%3D2027-05-03",
         data={"reason": "Forgot the pumpkins", "confirm": "y"},
-        follow_redirects=True,
     )
-    assert "is open again" in text_of(response)
+    assert response.headers["Location"].endswith("/calendar/?from=2027-05-03")
+    assert "is open again" in text_of(client.get(response.headers["Location"]))
     db.session.expire_all()
     round_ = db.session.get(Round, rid)
     assert round_.status == RoundStatus.OPEN
     assert round_.locked_at is None
-    audit = db.session.scalar(select(HarvestAudit).where(HarvestAudit.action == "reopen"))
+    audit = db.session.scalar(select(RoundLog).where(RoundLog.action == RoundAction.REOPEN))
     assert audit.note == "Forgot the pumpkins"
     assert audit.user_id == staff.id
 
@@ -344,20 +378,24 @@ def test_reopen_needs_reason_and_a_locked_round(app, db, client, rounds, staff):
     rid = rounds[TUE].id
     rounds[TUE].status = RoundStatus.LOCKED
     db.session.commit()
+    back = "?next=/calendar/?from%3D2027-05-03"
     response = client.post(
-        f"/calendar/rounds/{rid}/reopen", data={"confirm": "y"}, follow_redirects=True
+        f"/rounds/2027-05-04/reopen{back}", data={"confirm": "y"}, follow_redirects=True
     )
     assert "Give a reason for reopening" in text_of(response)
+    response = client.post(
+        f"/rounds/2027-05-04/reopen{back}", data={"reason": "Oops"}, follow_redirects=True
+    )
+    assert "Tick the box to confirm" in text_of(response)
     db.session.expire_all()
     assert db.session.get(Round, rid).status == RoundStatus.LOCKED
-    open_id = rounds[THU].id
     response = client.post(
-        f"/calendar/rounds/{open_id}/reopen",
+        f"/rounds/2027-05-06/reopen{back}",
         data={"reason": "why not", "confirm": "y"},
         follow_redirects=True,
     )
     assert "Only a locked round can be reopened" in text_of(response)
-    assert count(db, HarvestAudit) == 0
+    assert count(db, RoundLog) == 0
 
 
 # --- generate --------------------------------------------------------------------------

@@ -17,7 +17,15 @@ from sqlalchemy import func, select
 from csa import create_app
 from csa.extensions import db as _db
 from csa.jobs import run_due_jobs
-from csa.models import Allocation, HarvestEntry, OutboxMessage, Round, RoundStatus
+from csa.models import (
+    Allocation,
+    HarvestEntry,
+    OutboxMessage,
+    Round,
+    RoundAction,
+    RoundLog,
+    RoundStatus,
+)
 from csa.rounds.split import compute_split
 from tests.factories import add_member, make_farm
 
@@ -95,7 +103,17 @@ def test_late_run_after_downtime_still_locks_once(app, farm):
     late = run_due_jobs(datetime(2027, 5, 10, 9, 0))
     assert late.locked == [date(2027, 5, 4), date(2027, 5, 6)]
     assert late.distributed == [date(2027, 5, 4), date(2027, 5, 6)]
-    assert run_due_jobs(datetime(2027, 5, 10, 9, 1)).locked == []
+    again = run_due_jobs(datetime(2027, 5, 10, 9, 1))
+    assert (again.locked, again.distributed) == ([], [])
+    # csa/rounds/lifecycle.py logs each change once, the scheduler as its author (no user).
+    logged = _db.session.execute(
+        select(Round.date, RoundLog.user_id)
+        .join(Round, Round.id == RoundLog.round_id)
+        .where(RoundLog.action == RoundAction.DISTRIBUTE)
+        .order_by(Round.date)
+    ).all()
+    assert [tuple(row) for row in logged] == [(date(2027, 5, 4), None), (date(2027, 5, 6), None)]
+    assert count(Round, Round.status == RoundStatus.DISTRIBUTED) == 2
 
 
 def test_cancelled_round_is_announced_once(app, farm):

@@ -13,10 +13,11 @@ from sqlalchemy import event, func, select
 from csa.core.quantity import milli_to_str
 from csa.models import (
     Allocation,
-    HarvestAudit,
     HarvestEntry,
     Role,
     Round,
+    RoundAction,
+    RoundLog,
     RoundStatus,
 )
 from csa.rounds.split import CSV_COLUMNS, compute_split, round_split
@@ -141,20 +142,30 @@ def test_lock_stores_allocations_and_freezes_the_page(app, client, db, farm_roun
 def test_reopen_drops_the_stored_split_and_is_audited(app, client, db, farm_round, coordinator):
     farm, members, round_ = farm_round
     client.post("/rounds/2027-05-04/lock", data={"confirm": "y"})
+    page = client.get("/rounds/2027-05-04").get_data(as_text=True)
+    reopen_form = page[page.index('action="/rounds/2027-05-04/reopen"') :].split("</form>")[0]
+    assert 'name="reason"' in reopen_form
+    assert 'name="confirm"' in reopen_form  # the same form as the calendar's: a ticked box
 
-    client.post("/rounds/2027-05-04/reopen", data={"reason": ""})
+    client.post("/rounds/2027-05-04/reopen", data={"reason": "", "confirm": "y"})
+    client.post("/rounds/2027-05-04/reopen", data={"reason": "Forgot the beans"})  # no tick
     db.session.expire_all()
     assert db.session.get(Round, round_.id).status == RoundStatus.LOCKED
 
-    response = client.post("/rounds/2027-05-04/reopen", data={"reason": "Forgot the beans"})
+    response = client.post(
+        "/rounds/2027-05-04/reopen", data={"reason": "Forgot the beans", "confirm": "y"}
+    )
     assert response.status_code == 302
+    assert response.headers["Location"].endswith("/rounds/2027-05-04")
     db.session.expire_all()
     assert db.session.get(Round, round_.id).status == RoundStatus.OPEN
     assert db.session.scalar(select(func.count()).select_from(Allocation)) == 0
-    audit = db.session.scalar(select(HarvestAudit).where(HarvestAudit.action == "reopen"))
+    audit = db.session.scalar(select(RoundLog).where(RoundLog.action == RoundAction.REOPEN))
     assert audit is not None
     assert audit.user_id == coordinator.id
     assert audit.note == "Forgot the beans"
+    lock = db.session.scalar(select(RoundLog).where(RoundLog.action == RoundAction.LOCK))
+    assert lock.user_id == coordinator.id
 
 
 def test_farmer_views_rounds_but_cannot_lock(app, client, db, farm_round, make_user, auth):
@@ -253,12 +264,39 @@ def test_index_lists_rounds_and_adds_one(app, client, db, farm_round, coordinato
 
     response = client.post("/rounds/add", data={"date": "2027-05-11"})
     assert response.status_code == 302
-    assert db.session.scalar(select(Round).where(Round.date == NEXT_TUESDAY)) is not None
+    assert response.headers["Location"].endswith("/rounds/2027-05-11")
+    added = db.session.scalar(select(Round).where(Round.date == NEXT_TUESDAY))
+    assert added is not None
+    assert added.extra
+    logged = db.session.scalars(select(RoundLog)).one()
+    assert (logged.round_id, logged.action, logged.user_id) == (
+        added.id,
+        RoundAction.EXTRA,
+        coordinator.id,
+    )
 
     refused = client.post("/rounds/add", data={"date": "2027-05-05"})
     assert refused.status_code == 400
     assert "No active pickup site serves" in refused.get_data(as_text=True)
     assert db.session.scalar(select(Round).where(Round.date == WEDNESDAY)) is None
+
+    # The same endpoint the calendar posts to: past dates are refused here too.
+    past = client.post("/rounds/add", data={"date": "2020-01-07"})
+    assert past.status_code == 400
+    assert "is in the past" in past.get_data(as_text=True)
+    assert db.session.scalar(select(Round).where(Round.date == date(2020, 1, 7))) is None
+    assert db.session.scalar(select(func.count()).select_from(RoundLog)) == 1
+
+
+def test_add_round_goes_back_only_to_a_local_page(app, client, db, farm_round, coordinator):
+    response = client.post(
+        "/rounds/add?next=https://evil.example.org/", data={"date": "2027-05-11"}
+    )
+    assert response.status_code == 302
+    assert "evil" not in response.headers["Location"]
+    assert response.headers["Location"].endswith("/rounds/2027-05-11")
+    refused = client.post("/rounds/add?next=//evil.example.org/", data={"date": "2027-05-05"})
+    assert refused.status_code == 400  # no safe page to go back to: the rounds page again
 
 
 def test_round_page_queries_do_not_grow_with_members(app, client, db, farm_round, coordinator):
@@ -298,7 +336,19 @@ def test_cli_add_round(app, db, runner):
     result = runner.invoke(args=["csa", "add-round", "2027-05-04"])
     assert result.exit_code == 0, result.output
     assert "2027-05-04" in result.output
-    assert db.session.scalar(select(Round).where(Round.date == TUESDAY)) is not None
+    added = db.session.scalar(select(Round).where(Round.date == TUESDAY))
+    assert added is not None
+    logged = db.session.scalars(select(RoundLog)).one()
+    assert (logged.round_id, logged.action, logged.user_id) == (added.id, RoundAction.EXTRA, None)
+
+
+def test_cli_add_round_refuses_a_past_date(app, db, runner):
+    make_farm(start=date(2020, 1, 1), end=date(2020, 12, 31))
+    db.session.commit()
+    result = runner.invoke(args=["csa", "add-round", "2020-01-07"])  # a Tuesday, long past
+    assert result.exit_code != 0
+    assert "is in the past" in result.output
+    assert db.session.scalar(select(func.count()).select_from(Round)) == 0
 
 
 def test_cli_add_round_refuses_a_day_no_site_serves(app, db, runner):

@@ -1,4 +1,8 @@
-"""Forms of the pickup calendar: each change is a small POST form with its own CSRF token."""
+"""Forms of the pickup calendar: each change is a small POST form with its own CSRF token.
+
+Adding and reopening a round use the rounds feature's forms (csa/rounds/forms.py), offered
+to this page's template as globals, so both pages post the same form to one endpoint.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, StringField, SubmitField
 from wtforms.validators import DataRequired, InputRequired, Length
 
-REASON_MAX = 300  # Round.cancel_reason and HarvestAudit.note hold 300 characters
+from csa.models import NOTE_MAX
 
 
 class CancelForm(FlaskForm):
@@ -17,7 +21,7 @@ class CancelForm(FlaskForm):
         _l("Reason (members will see it)"),
         validators=[
             DataRequired(_l("Give a reason: members will see it.")),
-            Length(max=REASON_MAX),
+            Length(max=NOTE_MAX),
         ],
     )
     confirm = BooleanField(
@@ -34,26 +38,3 @@ class MoveForm(FlaskForm):
         _l("New date"), validators=[InputRequired(_l("Choose a date."))], format="%Y-%m-%d"
     )
     submit = SubmitField(_l("Move round"))
-
-
-class AddRoundForm(FlaskForm):
-    """Add an extra round on a date some site serves."""
-
-    on_date = DateField(
-        _l("Date"), validators=[InputRequired(_l("Choose a date."))], format="%Y-%m-%d"
-    )
-    submit = SubmitField(_l("Add round"))
-
-
-class ReopenForm(FlaskForm):
-    """Reopen a locked round; the reason goes to the round's audit trail."""
-
-    reason = StringField(
-        _l("Reason (kept in the audit trail)"),
-        validators=[DataRequired(_l("Give a reason for reopening.")), Length(max=REASON_MAX)],
-    )
-    confirm = BooleanField(
-        _l("Yes, drop the stored split and reopen"),
-        validators=[DataRequired(_l("Tick the box to confirm."))],
-    )
-    submit = SubmitField(_l("Reopen round"))

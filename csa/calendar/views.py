@@ -1,8 +1,10 @@
 """The pickup calendar: the coming rounds at a glance, the coordinator's changes to them, the
 sent-messages list and each member's private calendar feed.
 
-Views are thin: check the form, call csa.rounds.calendar_ops (or split), commit once, flash,
-redirect. Farmers may look at the calendar; only coordinators and admins change it.
+Views are thin: check the form, call csa/rounds/lifecycle.py, commit once, flash, redirect.
+Farmers may look at the calendar; only coordinators and admins change it. Adding and reopening
+a round post to the rounds feature's endpoints (rounds.create, rounds.reopen) with a `next`
+back to these weeks, so each has one endpoint and one form.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from csa.calendar import ical
-from csa.calendar.forms import AddRoundForm, CancelForm, MoveForm, ReopenForm
+from csa.calendar.forms import CancelForm, MoveForm
 from csa.core.clock import to_local
 from csa.errors import ValidationFailed
 from csa.extensions import db
@@ -60,7 +62,6 @@ MESSAGES_PER_PAGE = 50
 TOKEN_MAX = 64  # Member.calendar_token's column width; longer is never a token
 
 STATUS_LABELS = ROUND_STATUS_LABELS
-CHANGEABLE = (RoundStatus.PLANNED, RoundStatus.OPEN)
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -145,11 +146,6 @@ def _round_action(
     return redirect(back)
 
 
-def _not_past(day: date) -> None:
-    if day < farm_today():
-        raise ValidationFailed(_("%(date)s is in the past.", date=_day_text(day)))
-
-
 # --- the calendar ----------------------------------------------------------------------
 
 
@@ -183,15 +179,12 @@ def index() -> ResponseReturnValue:
         cutoff_text=_cutoff_text,
         day_text=_day_text,
         status_labels=STATUS_LABELS,
-        changeable=CHANGEABLE,
         round_link="rounds.show" in current_app.view_functions,
         can_change=current_user.role in STAFF,
         timezone=current_app.config["TIMEZONE"],
         weeks_ahead=current_app.config["ROUNDS_WEEKS_AHEAD"],
         cancel_form=CancelForm(formdata=None),
         move_form=MoveForm(formdata=None),
-        reopen_form=ReopenForm(formdata=None),
-        add_form=AddRoundForm(formdata=None),
     )
 
 
@@ -217,7 +210,6 @@ def move(round_id: int) -> ResponseReturnValue:
         old = round_.date
         if new_date == old:
             return _("The round stays on %(date)s.", date=_day_text(old))
-        _not_past(new_date)
         cal.move_round(round_, new_date, current_user)
         return _(
             "The round of %(old)s is moved to %(new)s; it still feeds the same sites.",
@@ -226,42 +218,6 @@ def move(round_id: int) -> ResponseReturnValue:
         )
 
     return _round_action(round_id, form, act)
-
-
-@bp.route("/rounds/<int:round_id>/reopen", methods=["POST"])
-@roles(*STAFF)
-def reopen(round_id: int) -> ResponseReturnValue:
-    form = ReopenForm()
-
-    def act(round_: Round) -> str:
-        cal.reopen_round(round_, current_user, (form.reason.data or "").strip())
-        return _(
-            "The round of %(date)s is open again; its split will be stored when it locks.",
-            date=_day_text(round_.date),
-        )
-
-    return _round_action(round_id, form, act)
-
-
-@bp.route("/rounds/add", methods=["POST"])
-@roles(*STAFF)
-def add() -> ResponseReturnValue:
-    form = AddRoundForm()
-    back = _back()
-    if not form.validate_on_submit():
-        _flash_errors(form)
-        return redirect(back)
-    on_date: date = form.on_date.data
-    try:
-        _not_past(on_date)
-        cal.add_extra_round(on_date, current_user)
-    except ValidationFailed as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-    else:
-        db.session.commit()
-        flash(_("An extra round on %(date)s is added.", date=_day_text(on_date)), "success")
-    return redirect(back)
 
 
 @bp.route("/generate", methods=["POST"])

@@ -279,4 +279,9 @@ def remove_entry(entry_id: int) -> ResponseReturnValue:
 @roles(*STAFF)
 def audit(round_id: int) -> ResponseReturnValue:
     round_ = db.get_or_404(Round, round_id)
-    return render_template("harvest/audit.html", round=round_, rows=harvest.round_audit(round_))
+    return render_template(
+        "harvest/audit.html",
+        round=round_,
+        rows=harvest.round_audit(round_),
+        events=rounds_svc.round_log(round_),
+    )

@@ -24,7 +24,7 @@ def notify_round(round_: Round) -> int:
     """Send the notice a round's status calls for; return how many were sent now."""
     if round_.status == RoundStatus.CANCELLED:
         return _notify_cancelled(round_)
-    if round_.status in (RoundStatus.LOCKED, RoundStatus.DISTRIBUTED):
+    if round_.is_locked:
         return _notify_locked(round_)
     return 0
 

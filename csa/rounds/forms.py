@@ -1,4 +1,8 @@
-"""Forms of the rounds pages: add a round, lock it, reopen it."""
+"""Forms of a round's life: add one, lock it, reopen it.
+
+The calendar and the rounds pages post the same forms to the same endpoints
+(csa/rounds/views.py); templates/rounds/_forms.html renders them on both pages.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,15 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, StringField, SubmitField
 from wtforms.validators import DataRequired, InputRequired, Length
 
+from csa.models import NOTE_MAX
+
 
 class AddRoundForm(FlaskForm):
-    date = DateField(_l("Date"), validators=[InputRequired()])
+    """Add an extra round on a date some site serves; past dates are refused."""
+
+    date = DateField(
+        _l("Date"), validators=[InputRequired(_l("Choose a date."))], format="%Y-%m-%d"
+    )
     submit = SubmitField(_l("Add round"))
 
 
@@ -24,7 +34,14 @@ class LockForm(FlaskForm):
 
 
 class ReopenForm(FlaskForm):
-    """Reopening drops the stored split; the reason goes to the audit log."""
+    """Reopen a locked round: it drops the stored split, so a reason and a ticked box."""
 
-    reason = StringField(_l("Why reopen it?"), validators=[DataRequired(), Length(max=300)])
+    reason = StringField(
+        _l("Reason (kept in the audit trail)"),
+        validators=[DataRequired(_l("Give a reason for reopening.")), Length(max=NOTE_MAX)],
+    )
+    confirm = BooleanField(
+        _l("Yes, drop the stored split and reopen"),
+        validators=[DataRequired(_l("Tick the box to confirm."))],
+    )
     submit = SubmitField(_l("Reopen round"))

@@ -1,7 +1,9 @@
 """The life of a round, in one place: every change of its status is made here.
 
 Create, ensure the coming rounds, cancel, move, add an extra round, lock, reopen and
-distribute: views, CLI commands and jobs all call these functions, which flush only.
+distribute: views, CLI commands and jobs all call these functions, which flush only. This
+module is also the one writer of round events (RoundLog); tests/test_round_life.py fails on
+any other module that assigns a round's status.
 """
 
 from __future__ import annotations
@@ -20,15 +22,18 @@ from csa.errors import ValidationFailed
 from csa.extensions import changed_rows, db
 from csa.models import (
     LOCKED_STATES,
+    NOTE_MAX,
+    OPEN_STATES,
     Allocation,
     Crop,
-    HarvestAudit,
     HarvestEntry,
     Hold,
     Membership,
     MembershipStatus,
     PickupSite,
     Round,
+    RoundAction,
+    RoundLog,
     RoundStatus,
     RoundSurplus,
     Season,
@@ -52,8 +57,12 @@ def round_cutoff(on_date: date) -> datetime:
     return cutoff_at(on_date, cutoff_rule(), current_app.config["TIMEZONE"])
 
 
-def create_round(on_date: date, extra: bool = True) -> Round:
-    """Add a round by hand; refused when no active site hands out shares that day."""
+def create_round(on_date: date, extra: bool = False) -> Round:
+    """Create the round of a date; refused when no active site hands out shares that day.
+
+    Not logged: the demo and the tests build calendars with it. A coordinator's addition
+    goes through add_round, which refuses past dates and is logged.
+    """
     if db.session.scalar(select(Round.id).where(Round.date == on_date)):
         raise ValidationFailed(_("There is a round on %(date)s already.", date=on_date.isoformat()))
     if not sites_serving(on_date):
@@ -75,19 +84,13 @@ def create_round(on_date: date, extra: bool = True) -> Round:
 def next_open_round(today: date) -> Round | None:
     """The round a harvest most likely goes to: the first open one from today on."""
     return db.session.scalar(
-        select(Round)
-        .where(Round.date >= today, Round.status.in_((RoundStatus.PLANNED, RoundStatus.OPEN)))
-        .order_by(Round.date)
+        select(Round).where(Round.date >= today, Round.status.in_(OPEN_STATES)).order_by(Round.date)
     )
 
 
 def open_rounds() -> list[Round]:
     return list(
-        db.session.scalars(
-            select(Round)
-            .where(Round.status.in_((RoundStatus.PLANNED, RoundStatus.OPEN)))
-            .order_by(Round.date)
-        )
+        db.session.scalars(select(Round).where(Round.status.in_(OPEN_STATES)).order_by(Round.date))
     )
 
 
@@ -177,16 +180,32 @@ def ensure_rounds(today: date, weeks_ahead: int) -> list[Round]:
     return created
 
 
-def _audit(round_: Round, user: User | None, action: str, note: str) -> None:
+def _log(round_: Round, user: User | None, action: RoundAction, note: str = "") -> None:
+    """Record an event of the round's life in the transaction that makes the change."""
     db.session.add(
-        HarvestAudit(
+        RoundLog(
             round_id=round_.id,
-            crop_id=None,
             user_id=user.id if user else None,
             action=action,
-            note=note[:300],
+            note=note[:NOTE_MAX],
         )
     )
+
+
+def round_log(round_: Round) -> list[RoundLog]:
+    """The round's events, newest first (the harvest audit page shows them)."""
+    return list(
+        db.session.scalars(
+            select(RoundLog)
+            .where(RoundLog.round_id == round_.id)
+            .order_by(RoundLog.at.desc(), RoundLog.id.desc())
+        )
+    )
+
+
+def _not_past(day: date, today: date | None) -> None:
+    if day < (today or farm_today()):
+        raise ValidationFailed(_("%(date)s is in the past.", date=str(format_date(day, "medium"))))
 
 
 def cancel_round(round_: Round, reason: str, user: User | None) -> None:
@@ -194,21 +213,22 @@ def cancel_round(round_: Round, reason: str, user: User | None) -> None:
     reason = reason.strip()
     if not reason:
         raise ValidationFailed(_("Give a reason: members will see it."))
-    if round_.status not in (RoundStatus.PLANNED, RoundStatus.OPEN):
+    if round_.status not in OPEN_STATES:
         raise ValidationFailed(_("Only a round that has not locked can be cancelled."))
     round_.status = RoundStatus.CANCELLED
     round_.cancel_reason = reason
     round_.notified_at = None  # the cancellation notice is still to be sent
-    _audit(round_, user, "cancel", reason)
+    _log(round_, user, RoundAction.CANCEL, reason)
     db.session.flush()
 
 
-def move_round(round_: Round, new_date: date, user: User | None) -> None:
-    """Move a round to another date; it still feeds the sites of its scheduled date."""
-    if round_.status not in (RoundStatus.PLANNED, RoundStatus.OPEN):
+def move_round(round_: Round, new_date: date, user: User | None, today: date | None = None) -> None:
+    """Move a round to another date, not a past one; it still feeds its scheduled sites."""
+    if round_.status not in OPEN_STATES:
         raise ValidationFailed(_("Only a round that has not locked can be moved."))
     if new_date == round_.date:
         return
+    _not_past(new_date, today)
     clash = db.session.scalar(
         select(Round.id).where(
             Round.id != round_.id, or_(Round.date == new_date, Round.moved_from == new_date)
@@ -226,14 +246,18 @@ def move_round(round_: Round, new_date: date, user: User | None) -> None:
         hold.round_date = new_date
     round_.date = new_date
     round_.cutoff_at = round_cutoff(new_date)
-    _audit(round_, user, "move", f"{old.isoformat()} -> {new_date.isoformat()}")
+    _log(round_, user, RoundAction.MOVE, f"{old.isoformat()} -> {new_date.isoformat()}")
     db.session.flush()
 
 
-def add_extra_round(on_date: date, user: User | None) -> Round:
-    """An extra round on a date a site serves (e.g. a second harvest week)."""
+def add_round(on_date: date, user: User | None, today: date | None = None) -> Round:
+    """Add a round by hand (an extra one, e.g. a second harvest week): logged, never past.
+
+    The one way a coordinator adds a round: the calendar, the rounds page and the CLI.
+    """
+    _not_past(on_date, today)
     round_ = create_round(on_date, extra=True)
-    _audit(round_, user, "extra", "")
+    _log(round_, user, RoundAction.EXTRA)
     db.session.flush()
     return round_
 
@@ -302,7 +326,7 @@ def lock_round(round_: Round, user: User | None = None) -> bool:
     # one changes the row; the other sees rowcount 0 and leaves it alone.
     claimed = changed_rows(
         update(Round)
-        .where(Round.id == round_.id, Round.status.in_((RoundStatus.PLANNED, RoundStatus.OPEN)))
+        .where(Round.id == round_.id, Round.status.in_(OPEN_STATES))
         .values(status=RoundStatus.LOCKED, locked_at=utcnow())
         .execution_options(synchronize_session=False)
     )
@@ -314,15 +338,8 @@ def lock_round(round_: Round, user: User | None = None) -> bool:
     split = compute_split(round_)
     store_split(split)
     db.session.refresh(round_)
-    db.session.add(
-        HarvestAudit(
-            round_id=round_.id,
-            crop_id=None,
-            user_id=user.id if user else None,
-            action="lock",
-            note=f"{sum(len(s.shares) for s in split.splits.values())} allocations stored",
-        )
-    )
+    stored = sum(len(s.shares) for s in split.splits.values())
+    _log(round_, user, RoundAction.LOCK, f"{stored} allocations stored")
     db.session.flush()
     return True
 
@@ -351,13 +368,41 @@ def reopen_round(round_: Round, user: User | None, reason: str = "") -> None:
     # Re-run the after-lock steps (sheets) when it locks again; notices are keyed per
     # round and membership, so nobody is mailed twice.
     round_.notified_at = None
-    db.session.add(
-        HarvestAudit(
-            round_id=round_.id,
-            crop_id=None,
-            user_id=user.id if user else None,
-            action="reopen",
-            note=reason[:300],
-        )
-    )
+    _log(round_, user, RoundAction.REOPEN, reason.strip())
     db.session.flush()
+
+
+def distribute_round(round_: Round, user: User | None = None, *, announced: bool = False) -> bool:
+    """Mark a locked round handed out; False (and no change) unless it was locked.
+
+    :param announced: the round was announced outside the app (the demo's past rounds), so
+        its notices count as sent and nobody is mailed for it.
+    """
+    values: dict[str, object] = {"status": RoundStatus.DISTRIBUTED}
+    if announced:
+        values["notified_at"] = func.coalesce(Round.notified_at, Round.locked_at, utcnow())
+    # One atomic UPDATE, as in lock_round: of two processes, exactly one changes the row.
+    claimed = changed_rows(
+        update(Round)
+        .where(Round.id == round_.id, Round.status == RoundStatus.LOCKED)
+        .values(values)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(round_)
+    if not claimed:
+        return False
+    _log(round_, user, RoundAction.DISTRIBUTE)
+    db.session.flush()
+    return True
+
+
+def distribute_past_rounds(today: date) -> list[Round]:
+    """Mark distributed every locked round before today whose notices went out."""
+    past = db.session.scalars(
+        select(Round)
+        .where(
+            Round.status == RoundStatus.LOCKED, Round.date < today, Round.notified_at.is_not(None)
+        )
+        .order_by(Round.date)
+    ).all()
+    return [round_ for round_ in past if distribute_round(round_)]

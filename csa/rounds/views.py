@@ -1,10 +1,13 @@
 """Rounds: the list of distribution dates and each round's split, lock, reopen and export.
 
-Views are thin: check the form, call the operations, commit once, flash, redirect.
+Views are thin: check the form, call the operations, commit once, flash, redirect. Adding and
+reopening a round have one endpoint each; the calendar page posts to them too, with a
+`next` to come back to (checked by csa.ui.access.safe_next).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask import (
@@ -15,12 +18,14 @@ from flask import (
     flash,
     redirect,
     render_template,
+    request,
     url_for,
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 
 from csa.errors import CsaError
@@ -34,7 +39,7 @@ from csa.rounds.split import export_csv, round_split
 from csa.rounds.urls import round_or_404
 from csa.share import operations as share_svc
 from csa.ui import charts
-from csa.ui.access import ANY_USER, FIELD, STAFF, roles
+from csa.ui.access import ANY_USER, FIELD, STAFF, roles, safe_next
 from csa.ui.formatting import format_quantity, unit_label
 from csa.ui.labels import HOLD_LABELS
 from csa.ui.labels import ROUND_STATUS_LABELS as STATUS_LABELS
@@ -47,8 +52,39 @@ def labels() -> dict[str, Any]:
     return {"round_status_labels": STATUS_LABELS, "hold_labels": HOLD_LABELS}
 
 
+@bp.app_template_global()
+def add_round_form() -> AddRoundForm:
+    """The add-round form for any page's template (the calendar's too), without an import."""
+    return AddRoundForm(formdata=None)
+
+
+@bp.app_template_global()
+def reopen_round_form() -> ReopenForm:
+    """The reopen form for any page's template; it posts to rounds.reopen."""
+    return ReopenForm(formdata=None)
+
+
 def _is_staff() -> bool:
     return bool(current_user.role in STAFF)
+
+
+def _next() -> str | None:
+    """The local page a form came from (the calendar's weeks), or None."""
+    return safe_next(request.args.get("next"))
+
+
+def _flash_errors(form: FlaskForm) -> None:
+    """Say why a form was refused; nothing was written."""
+    for field in form:
+        for error in field.errors:
+            if field.name == "csrf_token":
+                flash(str(error), "error")
+            else:
+                flash(_("%(field)s: %(problem)s", field=field.label.text, problem=error), "error")
+
+
+def _day_text(day: dt.date) -> str:
+    return str(format_date(day, "medium"))
 
 
 def _index_page(form: AddRoundForm, status: int = 200) -> ResponseReturnValue:
@@ -124,18 +160,35 @@ def season() -> ResponseReturnValue:
 @bp.route("/add", methods=["POST"])
 @roles(*STAFF)
 def create() -> ResponseReturnValue:
+    """Add a round by hand (logged, never on a past date), from this page or the calendar.
+
+    A refusal writes nothing: back on the page named by `next` with the reason flashed, or
+    else the rounds page again (400) with the reason next to the date.
+    """
     form = AddRoundForm()
-    if not form.validate_on_submit():
+    back = _next()
+    problem = None
+    if form.validate_on_submit():
+        try:
+            round_ = rounds_svc.add_round(form.date.data, current_user)
+        except CsaError as exc:
+            db.session.rollback()
+            problem = str(exc)
+            form.date.errors = [*form.date.errors, problem]
+        else:
+            db.session.commit()
+            flash(
+                _("An extra round on %(date)s is added.", date=_day_text(round_.date)),
+                "success",
+            )
+            return redirect(back or url_for("rounds.show", date=round_.date.isoformat()))
+    if back is None:
         return _index_page(form, 400)
-    try:
-        round_ = rounds_svc.create_round(form.date.data)
-    except CsaError as exc:
-        db.session.rollback()
-        form.date.errors = [*form.date.errors, str(exc)]
-        return _index_page(form, 400)
-    db.session.commit()
-    flash(_("Round added on %(date)s.", date=format_date(round_.date, "full")), "success")
-    return redirect(url_for("rounds.show", date=round_.date.isoformat()))
+    if problem is None:
+        _flash_errors(form)
+    else:
+        flash(problem, "error")
+    return redirect(back)
 
 
 @bp.route("/<date>")
@@ -184,21 +237,28 @@ def lock(date: str) -> ResponseReturnValue:
 @bp.route("/<date>/reopen", methods=["POST"])
 @roles(*STAFF)
 def reopen(date: str) -> ResponseReturnValue:
+    """Reopen a locked round (logged with its reason), from its page or the calendar."""
     round_ = round_or_404(date)
     form = ReopenForm()
-    here = url_for("rounds.show", date=round_.date.isoformat())
+    back = _next() or url_for("rounds.show", date=round_.date.isoformat())
     if not form.validate_on_submit():
-        flash(_("Say why the round is reopened."), "error")
-        return redirect(here)
+        _flash_errors(form)
+        return redirect(back)
     try:
-        reopen_round(round_, current_user, form.reason.data or "")
+        reopen_round(round_, current_user, (form.reason.data or "").strip())
     except CsaError as exc:
         db.session.rollback()
         flash(str(exc), "error")
-        return redirect(here)
+        return redirect(back)
     db.session.commit()
-    flash(_("The round is open again; its stored split was dropped."), "success")
-    return redirect(here)
+    flash(
+        _(
+            "The round of %(date)s is open again; its split will be stored when it locks.",
+            date=_day_text(round_.date),
+        ),
+        "success",
+    )
+    return redirect(back)
 
 
 @bp.route("/<date>/export.csv")

@@ -22,6 +22,7 @@ from csa.core.names import person_key, place_key
 from csa.errors import ValidationFailed
 from csa.extensions import changed_rows, db
 from csa.models import (
+    OPEN_STATES,
     Allocation,
     Crop,
     Hold,
@@ -35,7 +36,7 @@ from csa.models import (
 )
 from csa.rounds.split import LOCKED, holds_at, round_split, sites_serving
 
-OPEN = (RoundStatus.PLANNED, RoundStatus.OPEN)
+OPEN = OPEN_STATES
 
 
 def _with_details(query: Select[Any]) -> Select[Any]:

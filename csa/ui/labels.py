@@ -7,7 +7,6 @@ from flask_babel import lazy_gettext as _l
 from csa.models import HoldMode, MembershipStatus, RoundStatus
 
 ROUND_STATUS_LABELS = {
-    RoundStatus.PLANNED: _l("planned"),
     RoundStatus.OPEN: _l("open"),
     RoundStatus.LOCKED: _l("locked"),
     RoundStatus.DISTRIBUTED: _l("distributed"),

@@ -1,23 +1,23 @@
-"""The member register: list, filters, memberships, members, invitations, farm setup, users."""
+"""The member register: list, filters, memberships, members, invitations, users.
+
+The farm setup (seasons, share types, sites, crops) is tested in tests/test_setup.py.
+"""
 
 from __future__ import annotations
 
 import re
-from datetime import date, time
+from datetime import date
 
 import pytest
 from sqlalchemy import func, select
 
 from csa.models import (
-    Crop,
     Member,
     Membership,
     MembershipStatus,
     OutboxMessage,
-    PickupSite,
     Role,
     Season,
-    ShareType,
     User,
 )
 from tests.factories import add_member, make_farm
@@ -92,7 +92,6 @@ def test_state_changes_are_post_only(client, coordinator, farm, db):
     membership = add_member(farm)
     db.session.commit()
     assert client.get(f"/register/memberships/{membership.id}/end").status_code == 405
-    assert client.get(f"/register/seasons/{farm.season.id}/deactivate").status_code == 405
     assert membership.status == MembershipStatus.ACTIVE
 
 
@@ -544,213 +543,6 @@ def test_invite_still_shows_the_link_when_mail_fails(client, coordinator, farm, 
     assert "The e-mail could not be sent" in html
     assert count(db, OutboxMessage) == 0
     assert db.session.scalar(select(User).where(User.email == "anna@example.org")) is not None
-
-
-# --- farm setup --------------------------------------------------------------------------
-
-
-def test_settings_page_links_the_four_lists(client, coordinator, farm):
-    response = client.get("/register/settings")
-    assert response.status_code == 200
-    html = response.get_data(as_text=True)
-    for path in (
-        "/register/seasons",
-        "/register/share-types",
-        "/register/sites",
-        "/register/crops",
-    ):
-        assert f'href="{path}"' in html
-        assert client.get(path).status_code == 200
-
-
-def test_season_create_edit_deactivate_reactivate(client, coordinator, db):
-    response = client.post(
-        "/register/seasons/new",
-        data={"name": "Season 2028", "start": "2028-05-01", "end": "2028-11-30"},
-    )
-    assert (response.status_code, response.headers["Location"]) == (302, "/register/seasons")
-    season = db.session.scalar(select(Season).where(Season.name == "Season 2028"))
-    assert (season.start, season.end, season.active) == (date(2028, 5, 1), date(2028, 11, 30), True)
-
-    response = client.post(
-        f"/register/seasons/{season.id}/edit",
-        data={"name": "Main 2028", "start": "2028-04-15", "end": "2028-11-30"},
-    )
-    assert response.status_code == 302
-    db.session.refresh(season)
-    assert (season.name, season.start) == ("Main 2028", date(2028, 4, 15))
-
-    response = client.post(f"/register/seasons/{season.id}/deactivate")
-    assert (response.status_code, response.headers["Location"]) == (302, "/register/seasons")
-    db.session.refresh(season)
-    assert season.active is False
-    client.post(f"/register/seasons/{season.id}/reactivate")
-    db.session.refresh(season)
-    assert season.active is True
-
-
-def test_season_rules(client, coordinator, farm, db):
-    backwards = client.post(
-        "/register/seasons/new", data={"name": "Odd", "start": "2028-05-01", "end": "2028-04-01"}
-    )
-    assert backwards.status_code == 400
-    assert "The end date is before the start date." in backwards.get_data(as_text=True)
-    taken = client.post(
-        "/register/seasons/new",
-        data={"name": "season 2027", "start": "2028-05-01", "end": "2028-11-30"},
-    )
-    assert taken.status_code == 400
-    assert "The name season 2027 is taken." in taken.get_data(as_text=True)
-    client.post("/register/crops/new", data={"name": "Żurawina", "unit": "kg", "step": "0,1"})
-    again = client.post("/register/crops/new", data={"name": "żURAWINA", "unit": "kg", "step": "1"})
-    assert again.status_code == 400
-    assert "The name żURAWINA is taken." in again.get_data(as_text=True)
-    assert count(db, Crop) == 3  # the farm's two and Żurawina
-    assert count(db, Season) == 1
-    # Shrinking a season under its memberships is refused.
-    add_member(farm)
-    db.session.commit()
-    shrink = client.post(
-        f"/register/seasons/{farm.season.id}/edit",
-        data={"name": "Season 2027", "start": "2027-06-01", "end": "2027-11-30"},
-    )
-    assert shrink.status_code == 400
-    assert "1 membership runs outside these dates" in shrink.get_data(as_text=True)
-    db.session.refresh(farm.season)
-    assert farm.season.start == date(2027, 5, 1)
-
-
-def test_share_type_weight_and_price_take_decimal_commas(client, coordinator, db):
-    response = client.post(
-        "/register/share-types/new", data={"name": "Family", "weight": "1,5", "price": "1 650,50"}
-    )
-    assert (response.status_code, response.headers["Location"]) == (302, "/register/share-types")
-    share_type = db.session.scalar(select(ShareType).where(ShareType.name == "Family"))
-    assert (share_type.weight_milli, share_type.price_cents) == (1500, 165050)
-
-    response = client.post(
-        f"/register/share-types/{share_type.id}/edit",
-        data={"name": "Family", "weight": "0.75", "price": "650"},
-    )
-    assert response.status_code == 302
-    db.session.refresh(share_type)
-    assert (share_type.weight_milli, share_type.price_cents) == (750, 65000)
-    listing = client.get("/register/share-types").get_data(as_text=True)
-    assert "650.00" in listing
-    assert "0.75" in listing
-    edit = client.get(f"/register/share-types/{share_type.id}/edit").get_data(as_text=True)
-    assert 'value="0.75"' in edit
-    assert 'value="650.00"' in edit
-
-
-def test_share_type_rejects_bad_numbers(client, coordinator, db):
-    response = client.post(
-        "/register/share-types/new", data={"name": "Odd", "weight": "half", "price": "12,345"}
-    )
-    assert response.status_code == 400
-    html = response.get_data(as_text=True)
-    assert "Enter a number like 0,5 or 1.25 (at most three decimals)." in html
-    assert "Enter an amount like 650,00." in html
-    zero = client.post(
-        "/register/share-types/new", data={"name": "Odd", "weight": "0", "price": "1"}
-    )
-    assert zero.status_code == 400
-    assert "Enter a number above zero." in zero.get_data(as_text=True)
-    assert count(db, ShareType) == 0
-
-
-def _site_form(**extra):
-    data = {
-        "name": "Green School",
-        "address": "Szkolna 12",
-        "weekday": "4",
-        "opens": "14:30",
-        "closes": "17:30",
-        "capacity": "20",
-        "every_weeks": "2",
-        "week_offset": "1",
-    }
-    data.update(extra)
-    return data
-
-
-def test_pickup_site_create_and_edit(client, coordinator, db):
-    response = client.post("/register/sites/new", data=_site_form())
-    assert (response.status_code, response.headers["Location"]) == (302, "/register/sites")
-    site = db.session.scalar(select(PickupSite).where(PickupSite.name == "Green School"))
-    assert (site.weekday, site.opens, site.closes) == (4, time(14, 30), time(17, 30))
-    assert (site.capacity, site.every_weeks, site.week_offset) == (20, 2, 1)
-    assert "Friday" in client.get("/register/sites").get_data(as_text=True)
-
-    response = client.post(
-        f"/register/sites/{site.id}/edit",
-        data=_site_form(capacity="25", every_weeks="1", week_offset="0"),
-    )
-    assert response.status_code == 302
-    db.session.refresh(site)
-    assert (site.capacity, site.every_weeks, site.week_offset) == (25, 1, 0)
-
-
-def test_pickup_site_rules(client, coordinator, db):
-    early = client.post("/register/sites/new", data=_site_form(closes="14:00"))
-    assert early.status_code == 400
-    assert "The site must close after it opens." in early.get_data(as_text=True)
-    offset = client.post("/register/sites/new", data=_site_form(every_weeks="1", week_offset="1"))
-    assert offset.status_code == 400
-    assert "The week offset must be below the number of weeks." in offset.get_data(as_text=True)
-    weekday = client.post("/register/sites/new", data=_site_form(weekday="7"))
-    assert weekday.status_code == 400
-    assert count(db, PickupSite) == 0
-
-
-def test_crop_create_edit_and_deactivate(client, coordinator, db):
-    response = client.post(
-        "/register/crops/new", data={"name": "Tomatoes", "unit": "kg", "step": "0,05"}
-    )
-    assert (response.status_code, response.headers["Location"]) == (302, "/register/crops")
-    crop = db.session.scalar(select(Crop).where(Crop.name == "Tomatoes"))
-    assert (crop.unit, crop.step_milli, crop.active) == ("kg", 50, True)
-
-    client.post(
-        f"/register/crops/{crop.id}/edit", data={"name": "Tomatoes", "unit": "box", "step": "1"}
-    )
-    db.session.refresh(crop)
-    assert (crop.unit, crop.step_milli) == ("box", 1000)
-
-    response = client.post(f"/register/crops/{crop.id}/deactivate")
-    assert (response.status_code, response.headers["Location"]) == (302, "/register/crops")
-    db.session.refresh(crop)
-    assert crop.active is False
-    assert count(db, Crop) == 1
-
-
-def test_crop_rejects_unknown_unit(client, coordinator, db):
-    response = client.post(
-        "/register/crops/new", data={"name": "Gold", "unit": "ounce", "step": "1"}
-    )
-    assert response.status_code == 400
-    assert "Not a valid choice" in response.get_data(as_text=True)
-    assert count(db, Crop) == 0
-
-
-def test_deactivated_settings_are_kept_but_not_offered(client, coordinator, farm, db):
-    membership = add_member(farm, share_type=farm.family, site=farm.thursday)
-    db.session.commit()
-    client.post(f"/register/share-types/{farm.family.id}/deactivate")
-    client.post(f"/register/sites/{farm.thursday.id}/deactivate")
-    new_form = client.get("/register/memberships/new").get_data(as_text=True)
-    assert f'<option value="{farm.family.id}">Family</option>' not in new_form
-    assert ">Town Hall (Thursday)</option>" not in new_form
-    assert ">Old Mill (Tuesday)</option>" in new_form
-    # The membership that uses them keeps them, and its edit form still offers them.
-    edit_form = client.get(f"/register/memberships/{membership.id}/edit").get_data(as_text=True)
-    assert f'<option selected value="{farm.family.id}">Family</option>' in edit_form
-    assert ">Town Hall (Thursday)</option>" in edit_form
-    db.session.refresh(membership)
-    assert (membership.share_type_id, membership.site_id) == (farm.family.id, farm.thursday.id)
-    client.post(f"/register/sites/{farm.thursday.id}/reactivate")
-    db.session.refresh(farm.thursday)
-    assert farm.thursday.active is True
 
 
 # --- users -------------------------------------------------------------------------------

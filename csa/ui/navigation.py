@@ -20,7 +20,7 @@ ITEMS = [
     ("rounds.index", _l("Rounds")),
     ("calendar.index", _l("Calendar")),
     ("register.memberships", _l("Register")),
-    ("register.settings", _l("Farm setup")),
+    ("setup.index", _l("Farm setup")),
     ("register.users", _l("Users")),
 ]
 

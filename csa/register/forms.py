@@ -1,4 +1,4 @@
-"""Forms of the register: memberships, members, users and the CSV import."""
+"""Forms of the register: memberships, members and the CSV import."""
 
 from __future__ import annotations
 
@@ -17,18 +17,11 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from csa.models import MembershipStatus, Role
-from csa.register.operations import STAFF_ROLES
+from csa.models import MembershipStatus
 from csa.ui.forms import options
 from csa.ui.labels import MEMBERSHIP_STATUS_LABELS
 
 STATUS_LABELS = MEMBERSHIP_STATUS_LABELS
-ROLE_LABELS = {
-    Role.MEMBER: _l("member"),
-    Role.FARMER: _l("farmer"),
-    Role.COORDINATOR: _l("coordinator"),
-    Role.ADMIN: _l("admin"),
-}
 
 
 class RegisterFilterForm(Form):
@@ -78,28 +71,6 @@ class MemberForm(FlaskForm):
     locale = SelectField(_l("Language"))
     notes = TextAreaField(_l("Notes"))
     submit = SubmitField(_l("Save"))
-
-
-class StaffUserForm(FlaskForm):
-    """A farmer, coordinator or admin login, invited by link."""
-
-    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
-    name = StringField(_l("Name"), validators=[Length(max=200)])
-    role = SelectField(
-        _l("Role"),
-        choices=options([(r.value, ROLE_LABELS[r]) for r in STAFF_ROLES]),
-        default=Role.FARMER.value,
-    )
-    submit = SubmitField(_l("Create and show the invitation link"))
-
-
-class RoleForm(FlaskForm):
-    """The role of one login."""
-
-    role = SelectField(
-        _l("Role"), choices=options([(r.value, label) for r, label in ROLE_LABELS.items()])
-    )
-    submit = SubmitField(_l("Change role"))
 
 
 class ImportForm(FlaskForm):

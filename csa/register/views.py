@@ -27,6 +27,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.utils import secure_filename
 
+from csa.accounts import operations as accounts
 from csa.errors import ValidationFailed
 from csa.extensions import db
 from csa.models import (
@@ -42,15 +43,12 @@ from csa.models import (
 from csa.register import csv_io as register_csv
 from csa.register import operations as svc
 from csa.register.forms import (
-    ROLE_LABELS,
     STATUS_LABELS,
     ImportForm,
     MemberForm,
     MembershipForm,
     NewMembershipForm,
     RegisterFilterForm,
-    RoleForm,
-    StaffUserForm,
 )
 from csa.ui.access import STAFF, roles
 from csa.ui.formatting import weekday_name
@@ -65,8 +63,8 @@ ID = re.compile(r"^[0-9]{1,9}$")
 
 @bp.context_processor
 def labels() -> dict[str, Any]:
-    """Give the register's templates the translated status and role names."""
-    return {"status_labels": STATUS_LABELS, "role_labels": ROLE_LABELS}
+    """Give the register's templates the translated status names."""
+    return {"status_labels": STATUS_LABELS}
 
 
 def _fail(form: FlaskForm | None, exc: ValidationFailed) -> None:
@@ -430,23 +428,20 @@ def member(member_id: int) -> ResponseReturnValue:
     ), _status(form)
 
 
-def _show_invitation(user: User, token: str, member: Member | None) -> ResponseReturnValue:
+def _show_invitation(user: User, token: str, member: Member) -> ResponseReturnValue:
     """Show the link on screen (it is never put in a URL) and e-mail it when mail is set up."""
     link = url_for("auth.set_password", token=token, _external=True)
-    mailed = False
-    if current_app.config["MAIL_SERVER"]:
-        try:
-            mailed = svc.mail_invitation(user, link, token)
-        except ValidationFailed as exc:
-            flash(str(exc), "warning")
+    mailed, problem = accounts.deliver_invitation(user, link, token)
+    if problem:
+        flash(problem, "warning")
     db.session.commit()
     return render_template(
-        "register/invite.html",
+        "auth/invite.html",
         user=user,
         link=link,
         mailed=mailed,
         member=member,
-        invite_days=svc.invite_days(),
+        invite_days=accounts.invite_days(),
     )
 
 
@@ -499,106 +494,10 @@ for _kind in SETUP_KINDS:
     )
 
 
-# --- users -----------------------------------------------------------------------------
-
-
-@bp.route("/users")
+# Old bookmarks of the user pages, which moved to csa/accounts/views.py.
+@bp.route("/users", endpoint="users_moved", defaults={"target": "auth.users"})
+@bp.route("/users/new", endpoint="user_new_moved", defaults={"target": "auth.user_new"})
 @roles(Role.ADMIN)
-def users() -> ResponseReturnValue:
-    """List the logins for admins, optionally of one role."""
-    role_arg = request.args.get("role", "")
-    stmt = select(User).order_by(User.active.desc(), User.role, User.email)
-    if role_arg in set(Role):
-        stmt = stmt.where(User.role == Role(role_arg))
-    page = db.paginate(stmt, per_page=PER_PAGE, error_out=False)
-    return render_template(
-        "register/users.html",
-        page=page,
-        role=role_arg,
-        action_form=EmptyForm(),
-        role_form=RoleForm(),
-    )
-
-
-@bp.route("/users/new", methods=["GET", "POST"])
-@roles(Role.ADMIN)
-def user_new() -> ResponseReturnValue:
-    """Create a staff login and show its set-password link."""
-    form = StaffUserForm()
-    if form.validate_on_submit():
-        try:
-            user, token = svc.create_staff_user(
-                form.email.data or "", form.name.data or "", Role(form.role.data)
-            )
-        except ValidationFailed as exc:
-            _fail(form, exc)
-        else:
-            return _show_invitation(user, token, None)
-    return render_template("register/user_form.html", form=form), _status(form)
-
-
-@bp.route("/users/<int:user_id>/role", methods=["POST"])
-@roles(Role.ADMIN)
-def user_role(user_id: int) -> ResponseReturnValue:
-    """Change a login's role (never one's own)."""
-    user = db.get_or_404(User, user_id)
-    form = RoleForm()
-    if form.validate_on_submit():
-        try:
-            svc.set_role(user, Role(form.role.data), current_user)
-        except ValidationFailed as exc:
-            _fail(None, exc)
-        else:
-            db.session.commit()
-            flash(
-                _("%(email)s is now %(role)s.", email=user.email, role=ROLE_LABELS[user.role]),
-                "success",
-            )
-    else:
-        flash(_("Choose a role."), "error")
-    return redirect(url_for("register.users"))
-
-
-@bp.route(
-    "/users/<int:user_id>/deactivate",
-    methods=["POST"],
-    endpoint="user_deactivate",
-    defaults={"active": False},
-)
-@bp.route(
-    "/users/<int:user_id>/reactivate",
-    methods=["POST"],
-    endpoint="user_reactivate",
-    defaults={"active": True},
-)
-@roles(Role.ADMIN)
-def user_active(user_id: int, active: bool) -> ResponseReturnValue:
-    """Deactivate or reactivate a login (never one's own)."""
-    user = db.get_or_404(User, user_id)
-    if EmptyForm().validate_on_submit():
-        try:
-            svc.set_user_active(user, active, current_user)
-        except ValidationFailed as exc:
-            _fail(None, exc)
-        else:
-            db.session.commit()
-            if active:
-                flash(_("%(email)s can sign in again.", email=user.email), "success")
-            else:
-                flash(_("%(email)s can no longer sign in.", email=user.email), "success")
-    return redirect(url_for("register.users"))
-
-
-@bp.route("/users/<int:user_id>/invite", methods=["POST"])
-@roles(Role.ADMIN)
-def user_invite(user_id: int) -> ResponseReturnValue:
-    """Show a fresh set-password link for a login."""
-    user = db.get_or_404(User, user_id)
-    if not EmptyForm().validate_on_submit():
-        return redirect(url_for("register.users"))
-    try:
-        token = svc.user_invitation(user)
-    except ValidationFailed as exc:
-        _fail(None, exc)
-        return redirect(url_for("register.users"))
-    return _show_invitation(user, token, user.member)
+def users_moved(target: str) -> ResponseReturnValue:
+    """Send an old user-management address to its new home, for good (301)."""
+    return redirect(url_for(target), 301)

@@ -21,7 +21,7 @@ ITEMS = [
     ("calendar.index", _l("Calendar")),
     ("register.memberships", _l("Register")),
     ("setup.index", _l("Farm setup")),
-    ("register.users", _l("Users")),
+    ("auth.users", _l("Users")),
 ]
 
 

@@ -146,12 +146,14 @@ def register_blueprints(app: Flask) -> None:
     from csa.main.views import bp as main_bp
     from csa.register.views import bp as register_bp
     from csa.rounds.views import bp as rounds_bp
+    from csa.setup.views import bp as setup_bp
     from csa.share.views import bp as share_bp
     from csa.sheets.views import bp as sheets_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp, url_prefix="/auth")
     app.register_blueprint(register_bp, url_prefix="/register")
+    app.register_blueprint(setup_bp, url_prefix="/setup")
     app.register_blueprint(calendar_bp, url_prefix="/calendar")
     app.register_blueprint(harvest_bp, url_prefix="/harvest")
     app.register_blueprint(rounds_bp, url_prefix="/rounds")

@@ -17,6 +17,14 @@ class ValidationFailed(CsaError):
         self.problems = problems or []
 
 
+class FieldError(ValidationFailed):
+    """A rule broken by one form field, so the view can show it next to that field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class NotFound(CsaError):
     status = 404
 

@@ -1,9 +1,22 @@
+"""Forms of the accounts: signing in, setting a password, and the staff logins."""
+
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SubmitField
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length
+
+from csa.accounts.operations import STAFF_ROLES
+from csa.models import Role
+from csa.ui.forms import options
+
+ROLE_LABELS = {
+    Role.MEMBER: _l("member"),
+    Role.FARMER: _l("farmer"),
+    Role.COORDINATOR: _l("coordinator"),
+    Role.ADMIN: _l("admin"),
+}
 
 
 class LoginForm(FlaskForm):
@@ -20,3 +33,25 @@ class SetPasswordForm(FlaskForm):
         validators=[DataRequired(), EqualTo("password", message=_l("The passwords differ."))],
     )
     submit = SubmitField(_l("Set password"))
+
+
+class StaffUserForm(FlaskForm):
+    """A farmer, coordinator or admin login, invited by link."""
+
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
+    name = StringField(_l("Name"), validators=[Length(max=200)])
+    role = SelectField(
+        _l("Role"),
+        choices=options([(r.value, ROLE_LABELS[r]) for r in STAFF_ROLES]),
+        default=Role.FARMER.value,
+    )
+    submit = SubmitField(_l("Create and show the invitation link"))
+
+
+class RoleForm(FlaskForm):
+    """The role of one login."""
+
+    role = SelectField(
+        _l("Role"), choices=options([(r.value, label) for r, label in ROLE_LABELS.items()])
+    )
+    submit = SubmitField(_l("Change role"))

@@ -1,24 +1,42 @@
-"""Accounts: login throttling counted in the database, invitations by signed link."""
+"""Accounts: login throttling counted in the database, invitations by signed link, and the
+staff logins an admin manages (roles, deactivation).
+
+Everything here only flushes; the view or command that calls it commits once.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
+import smtplib
 from datetime import timedelta
 
 from flask import current_app
+from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, func, select
 
 from csa.core.clock import utcnow
-from csa.errors import ValidationFailed
+from csa.errors import FieldError, ValidationFailed
 from csa.extensions import db
-from csa.models import LoginAttempt, Member, Role, User
+from csa.models import LoginAttempt, Member, OutboxMessage, Role, User
+from csa.notices import mail
 
 INVITE_SALT = "csa-invite"
+STAFF_ROLES = (Role.FARMER, Role.COORDINATOR, Role.ADMIN)
+EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>.]+$")
+
+log = logging.getLogger(__name__)
 
 
 def normalise_email(email: str) -> str:
     return email.strip().lower()
+
+
+def valid_email(email: str) -> bool:
+    """True for something shaped like name@domain.tld (delivery is the real test)."""
+    return bool(EMAIL.match(email))
 
 
 def too_many_failures(email: str, address: str) -> bool:
@@ -108,3 +126,94 @@ def invite_member(member: Member) -> User:
         existing.member = member
         return existing
     return create_user(member.email, Role.MEMBER, name=member.name, member=member)
+
+
+def invite_days() -> int:
+    """How many days an invitation link works, for the texts that say so."""
+    return max(1, int(current_app.config["INVITE_MAX_AGE_SECONDS"]) // 86400)
+
+
+def mail_invitation(user: User, link: str, token: str) -> bool:
+    """E-mail the set-password link once per token; False when it was sent before.
+
+    Raises ValidationFailed when the mail server refuses, so the caller can still show the link.
+    """
+    locale = user.member.locale if user.member is not None else user.locale
+    with force_locale(locale):
+        subject = _("Your login for the farm")
+        body = ngettext(
+            "Hello %(name)s,\n\nset your password with this link (valid for %(num)d day):\n"
+            "%(link)s\n\nThen sign in with %(email)s.",
+            "Hello %(name)s,\n\nset your password with this link (valid for %(num)d days):\n"
+            "%(link)s\n\nThen sign in with %(email)s.",
+            invite_days(),
+            name=user.name or user.email,
+            link=link,
+            email=user.email,
+        )
+    key = f"invite/{user.id}/{token[-8:]}"
+    try:
+        row = mail.send(key=key, to=user.email, subject=subject, body=body)
+    except (OSError, smtplib.SMTPException) as exc:
+        # Forget the half-sent message so the same link can be sent again later.
+        db.session.execute(delete(OutboxMessage).where(OutboxMessage.key == key))
+        log.warning("invitation to %s not sent: %s", user.email, exc)
+        raise ValidationFailed(
+            _("The e-mail could not be sent (%(error)s); pass the link on yourself.", error=exc)
+        ) from exc
+    return row is not None
+
+
+def deliver_invitation(user: User, link: str, token: str) -> tuple[bool, str | None]:
+    """E-mail the link when a mail server is set up: (mailed, the problem to show or None)."""
+    if not current_app.config["MAIL_SERVER"]:
+        return False, None
+    try:
+        return mail_invitation(user, link, token), None
+    except ValidationFailed as exc:
+        return False, str(exc)
+
+
+# --- staff logins -----------------------------------------------------------------------------
+
+
+def create_staff_user(email: str, name: str, role: Role) -> tuple[User, str]:
+    """Create a farmer, coordinator or admin login and return it with its invitation token."""
+    if role not in STAFF_ROLES:
+        raise FieldError("role", _("Choose a staff role."))
+    email = normalise_email(email)
+    if not valid_email(email):
+        raise FieldError("email", _("%(email)s is not an e-mail address.", email=email))
+    if db.session.scalar(select(User).where(func.lower(User.email) == email)):
+        raise FieldError("email", _("A login with the e-mail %(email)s exists.", email=email))
+    user = create_user(email, role, name=name.strip())
+    return user, invite_token(user)
+
+
+def set_role(user: User, role: Role, acting: User) -> None:
+    """Change a login's role; nobody demotes themselves, so an admin always remains."""
+    if user.id == acting.id and role != user.role:
+        raise ValidationFailed(_("You cannot change your own role."))
+    if role == Role.MEMBER and user.member is None:
+        raise ValidationFailed(
+            _("Only a login tied to a member household can have the member role.")
+        )
+    user.role = role
+    db.session.flush()
+
+
+def set_user_active(user: User, active: bool, acting: User) -> None:
+    """Deactivate or reactivate a login; nobody locks themselves out."""
+    if user.id == acting.id and not active:
+        raise ValidationFailed(_("You cannot deactivate your own login."))
+    user.active = active
+    db.session.flush()
+
+
+def user_invitation(user: User) -> str:
+    """Return a fresh set-password token for an active login."""
+    if not user.active:
+        raise ValidationFailed(
+            _("The login %(email)s is deactivated; reactivate it first.", email=user.email)
+        )
+    return invite_token(user)

@@ -1,60 +1,37 @@
-"""The member register: members, memberships and the farm setup they refer to.
+"""The member register: members, memberships and their invitations.
 
-Everything here only flushes; the view or command that calls it commits once. Nothing a
-membership or a harvest refers to is ever deleted: seasons, share types, sites and crops
-are deactivated instead, so old rounds and sheets keep their meaning.
+Everything here only flushes; the view or command that calls it commits once. The seasons,
+share types, sites and crops a membership refers to are kept in csa/setup/operations.py.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-import smtplib
 from dataclasses import dataclass
-from datetime import date, time
-from typing import Any, TypeVar
+from datetime import date
 
-from flask import current_app
-from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
-from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import contains_eager, joinedload
 
 from csa.accounts import operations as accounts
-from csa.core.quantity import UNITS
-from csa.errors import ValidationFailed
+from csa.errors import FieldError, ValidationFailed
 from csa.extensions import db
 from csa.models import (
-    Crop,
     Member,
     Membership,
     MembershipStatus,
-    OutboxMessage,
     PickupSite,
     Role,
     Season,
     ShareType,
     User,
 )
-from csa.notices import mail
 
 log = logging.getLogger(__name__)
 
 # Memberships that hold a place at their pickup site; waiting ones do not (yet).
 OCCUPYING = (MembershipStatus.ACTIVE, MembershipStatus.PAUSED)
-STAFF_ROLES = (Role.FARMER, Role.COORDINATOR, Role.ADMIN)
-EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>.]+$")
-
-Named = TypeVar("Named", Season, ShareType, PickupSite, Crop)
-
-
-class FieldError(ValidationFailed):
-    """A rule broken by one form field, so the view can show it next to that field."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
 
 # --- members ---------------------------------------------------------------------------
 
@@ -66,7 +43,7 @@ def normalise_email(email: str) -> str:
 
 def valid_email(email: str) -> bool:
     """True for something shaped like name@domain.tld (delivery is the real test)."""
-    return bool(EMAIL.match(email))
+    return accounts.valid_email(email)
 
 
 def member_by_email(email: str) -> Member | None:
@@ -170,42 +147,6 @@ def invite_member(member: Member, acting: User) -> tuple[User, str]:
     user = accounts.invite_member(member)
     db.session.flush()
     return user, accounts.invite_token(user)
-
-
-def invite_days() -> int:
-    """How many days an invitation link works, for the texts that say so."""
-    return max(1, int(current_app.config["INVITE_MAX_AGE_SECONDS"]) // 86400)
-
-
-def mail_invitation(user: User, link: str, token: str) -> bool:
-    """E-mail the set-password link once per token; False when it was sent before.
-
-    Raises ValidationFailed when the mail server refuses, so the caller can still show the link.
-    """
-    locale = user.member.locale if user.member is not None else user.locale
-    with force_locale(locale):
-        subject = _("Your login for the farm")
-        body = ngettext(
-            "Hello %(name)s,\n\nset your password with this link (valid for %(num)d day):\n"
-            "%(link)s\n\nThen sign in with %(email)s.",
-            "Hello %(name)s,\n\nset your password with this link (valid for %(num)d days):\n"
-            "%(link)s\n\nThen sign in with %(email)s.",
-            invite_days(),
-            name=user.name or user.email,
-            link=link,
-            email=user.email,
-        )
-    key = f"invite/{user.id}/{token[-8:]}"
-    try:
-        row = mail.send(key=key, to=user.email, subject=subject, body=body)
-    except (OSError, smtplib.SMTPException) as exc:
-        # Forget the half-sent message so the same link can be sent again later.
-        db.session.execute(delete(OutboxMessage).where(OutboxMessage.key == key))
-        log.warning("invitation to %s not sent: %s", user.email, exc)
-        raise ValidationFailed(
-            _("The e-mail could not be sent (%(error)s); pass the link on yourself.", error=exc)
-        ) from exc
-    return row is not None
 
 
 # --- memberships -----------------------------------------------------------------------
@@ -480,179 +421,3 @@ def share_type_counts(season: Season) -> list[ShareTypeCount]:
         for st in types
         if st.active or st.id in counts
     ]
-
-
-# --- farm setup ------------------------------------------------------------------------
-
-
-def _check_name(model: type[Named], name: str, obj: Named | None) -> str:
-    """Return the name trimmed, refusing one another row has in any case."""
-    name = name.strip()
-    if not name:
-        raise FieldError("name", _("Enter a name."))
-    # Compared in Python: SQLite's lower() leaves "Ł" and "Ż" as they are.
-    wanted = name.casefold()
-    same = [row for row in db.session.scalars(select(model)) if row.name.casefold() == wanted]
-    if any(other is not obj for other in same):
-        raise FieldError("name", _("The name %(name)s is taken.", name=name))
-    return name
-
-
-def set_active(obj: Season | ShareType | PickupSite | Crop, active: bool) -> None:
-    """Deactivate or reactivate a setting; it stays referenced by whatever used it."""
-    obj.active = active
-    db.session.flush()
-
-
-def save_season(season: Season | None, *, name: str, start: date, end: date) -> Season:
-    """Create or change a season; its memberships must still fit its dates."""
-    name = _check_name(Season, name, season)
-    if start > end:
-        raise FieldError("end", _("The end date is before the start date."))
-    if season is None:
-        season = Season(name=name, start=start, end=end)
-        db.session.add(season)
-    else:
-        outside = db.session.scalar(
-            select(func.count(Membership.id)).where(
-                Membership.season_id == season.id,
-                or_(Membership.start < start, Membership.end > end),
-            )
-        )
-        if outside:
-            raise FieldError(
-                "start",
-                ngettext(
-                    "%(num)d membership runs outside these dates; change it first.",
-                    "%(num)d memberships run outside these dates; change them first.",
-                    outside,
-                ),
-            )
-        season.name, season.start, season.end = name, start, end
-    db.session.flush()
-    return season
-
-
-def save_share_type(
-    share_type: ShareType | None, *, name: str, weight_milli: int, price_cents: int
-) -> ShareType:
-    """Create or change a share size; the weight is thousandths of a full share."""
-    name = _check_name(ShareType, name, share_type)
-    if weight_milli <= 0:
-        raise FieldError("weight", _("The weight must be more than zero."))
-    if price_cents < 0:
-        raise FieldError("price", _("The price cannot be negative."))
-    if share_type is None:
-        share_type = ShareType(name=name, weight_milli=weight_milli, price_cents=price_cents)
-        db.session.add(share_type)
-    else:
-        share_type.name = name
-        share_type.weight_milli = weight_milli
-        share_type.price_cents = price_cents
-    db.session.flush()
-    return share_type
-
-
-def save_site(
-    site: PickupSite | None,
-    *,
-    name: str,
-    address: str,
-    weekday: int,
-    opens: time,
-    closes: time,
-    capacity: int,
-    every_weeks: int,
-    week_offset: int,
-) -> PickupSite:
-    """Create or change a pickup site and when it hands out shares."""
-    name = _check_name(PickupSite, name, site)
-    if not 0 <= weekday <= 6:
-        raise FieldError("weekday", _("Choose a weekday."))
-    if closes <= opens:
-        raise FieldError("closes", _("The site must close after it opens."))
-    if capacity < 0:
-        raise FieldError("capacity", _("The capacity cannot be negative."))
-    if every_weeks not in (1, 2):
-        raise FieldError("every_weeks", _("A site opens every week or every second week."))
-    if not 0 <= week_offset < every_weeks:
-        raise FieldError("week_offset", _("The week offset must be below the number of weeks."))
-    values: dict[str, Any] = {
-        "name": name,
-        "address": address.strip(),
-        "weekday": weekday,
-        "opens": opens,
-        "closes": closes,
-        "capacity": capacity,
-        "every_weeks": every_weeks,
-        "week_offset": week_offset,
-    }
-    if site is None:
-        site = PickupSite(**values)
-        db.session.add(site)
-    else:
-        for attr, value in values.items():
-            setattr(site, attr, value)
-    db.session.flush()
-    return site
-
-
-def save_crop(crop: Crop | None, *, name: str, unit: str, step_milli: int) -> Crop:
-    """Create or change a crop; the step is the smallest amount handed out, in thousandths."""
-    name = _check_name(Crop, name, crop)
-    if unit not in UNITS:
-        raise FieldError("unit", _("Choose a unit."))
-    if step_milli <= 0:
-        raise FieldError("step", _("The step must be more than zero."))
-    if crop is None:
-        crop = Crop(name=name, unit=unit, step_milli=step_milli)
-        db.session.add(crop)
-    else:
-        crop.name, crop.unit, crop.step_milli = name, unit, step_milli
-    db.session.flush()
-    return crop
-
-
-# --- users -----------------------------------------------------------------------------
-
-
-def create_staff_user(email: str, name: str, role: Role) -> tuple[User, str]:
-    """Create a farmer, coordinator or admin login and return it with its invitation token."""
-    if role not in STAFF_ROLES:
-        raise FieldError("role", _("Choose a staff role."))
-    email = normalise_email(email)
-    if not valid_email(email):
-        raise FieldError("email", _("%(email)s is not an e-mail address.", email=email))
-    if db.session.scalar(select(User).where(func.lower(User.email) == email)):
-        raise FieldError("email", _("A login with the e-mail %(email)s exists.", email=email))
-    user = accounts.create_user(email, role, name=name.strip())
-    return user, accounts.invite_token(user)
-
-
-def set_role(user: User, role: Role, acting: User) -> None:
-    """Change a login's role; nobody demotes themselves, so an admin always remains."""
-    if user.id == acting.id and role != user.role:
-        raise ValidationFailed(_("You cannot change your own role."))
-    if role == Role.MEMBER and user.member is None:
-        raise ValidationFailed(
-            _("Only a login tied to a member household can have the member role.")
-        )
-    user.role = role
-    db.session.flush()
-
-
-def set_user_active(user: User, active: bool, acting: User) -> None:
-    """Deactivate or reactivate a login; nobody locks themselves out."""
-    if user.id == acting.id and not active:
-        raise ValidationFailed(_("You cannot deactivate your own login."))
-    user.active = active
-    db.session.flush()
-
-
-def user_invitation(user: User) -> str:
-    """Return a fresh set-password token for an active login."""
-    if not user.active:
-        raise ValidationFailed(
-            _("The login %(email)s is deactivated; reactivate it first.", email=user.email)
-        )
-    return accounts.invite_token(user)

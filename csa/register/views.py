@@ -1,4 +1,4 @@
-"""The member register: memberships, members, farm setup and users. Coordinators only.
+"""The member register: memberships, members and users. Coordinators only (users: admins).
 
 Views are thin: check the form, call csa.register.operations, commit once, flash, redirect.
 """
@@ -24,13 +24,13 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.utils import secure_filename
 
+from csa.accounts import operations as accounts
 from csa.errors import ValidationFailed
 from csa.extensions import db
 from csa.models import (
-    Crop,
     Member,
     Membership,
     MembershipStatus,
@@ -43,24 +43,16 @@ from csa.models import (
 from csa.register import csv_io as register_csv
 from csa.register import operations as svc
 from csa.register.forms import (
-    ROLE_LABELS,
     STATUS_LABELS,
-    CropForm,
     ImportForm,
     MemberForm,
     MembershipForm,
     NewMembershipForm,
-    PickupSiteForm,
     RegisterFilterForm,
-    RoleForm,
-    SeasonForm,
-    ShareTypeForm,
-    StaffUserForm,
-    options,
 )
 from csa.ui.access import STAFF, roles
-from csa.ui.formatting import format_money, unit_label, weekday_name
-from csa.ui.forms import EmptyForm
+from csa.ui.formatting import weekday_name
+from csa.ui.forms import EmptyForm, options
 
 bp = Blueprint("register", __name__)
 
@@ -71,13 +63,8 @@ ID = re.compile(r"^[0-9]{1,9}$")
 
 @bp.context_processor
 def labels() -> dict[str, Any]:
-    """Give the register's templates the translated status and role names."""
-    return {"status_labels": STATUS_LABELS, "role_labels": ROLE_LABELS, "unit_label": unit_label}
-
-
-@bp.app_template_filter("money")
-def money(cents: int) -> str:
-    return format_money(cents)
+    """Give the register's templates the translated status names."""
+    return {"status_labels": STATUS_LABELS}
 
 
 def _fail(form: FlaskForm | None, exc: ValidationFailed) -> None:
@@ -441,23 +428,20 @@ def member(member_id: int) -> ResponseReturnValue:
     ), _status(form)
 
 
-def _show_invitation(user: User, token: str, member: Member | None) -> ResponseReturnValue:
+def _show_invitation(user: User, token: str, member: Member) -> ResponseReturnValue:
     """Show the link on screen (it is never put in a URL) and e-mail it when mail is set up."""
     link = url_for("auth.set_password", token=token, _external=True)
-    mailed = False
-    if current_app.config["MAIL_SERVER"]:
-        try:
-            mailed = svc.mail_invitation(user, link, token)
-        except ValidationFailed as exc:
-            flash(str(exc), "warning")
+    mailed, problem = accounts.deliver_invitation(user, link, token)
+    if problem:
+        flash(problem, "warning")
     db.session.commit()
     return render_template(
-        "register/invite.html",
+        "auth/invite.html",
         user=user,
         link=link,
         mailed=mailed,
         member=member,
-        invite_days=svc.invite_days(),
+        invite_days=accounts.invite_days(),
     )
 
 
@@ -476,358 +460,44 @@ def member_invite(member_id: int) -> ResponseReturnValue:
     return _show_invitation(user, token, household)
 
 
-# --- farm setup ------------------------------------------------------------------------
+# --- the farm setup moved to csa/setup/views.py -----------------------------------------
+
+# Old bookmarks (/register/seasons, /register/crops/3/edit, ...) land on the new pages. Only
+# the pages one can open are kept; the deactivate and reactivate buttons post to the new URLs.
+SETUP_KINDS = ("seasons", "share-types", "sites", "crops")
 
 
-@bp.route("/settings")
+@bp.route("/settings", endpoint="settings")
 @roles(*STAFF)
-def settings() -> ResponseReturnValue:
-    """Link the four lists of the farm setup, with how many of each are active."""
-
-    def count(model: Any) -> tuple[int, int]:
-        """How many rows of a setting are active, and how many there are."""
-        total = db.session.scalar(select(func.count(model.id))) or 0
-        active = db.session.scalar(select(func.count(model.id)).where(model.active.is_(True)))
-        return active or 0, total
-
-    sections = [
-        ("register.seasons", _("Seasons"), count(Season)),
-        ("register.share_types", _("Share types"), count(ShareType)),
-        ("register.sites", _("Pickup sites"), count(PickupSite)),
-        ("register.crops", _("Crops"), count(Crop)),
-    ]
-    return render_template("register/settings.html", sections=sections)
-
-
-def _setting_page(
-    form: FlaskForm, save: Callable[[], Any], title: str, back: str
+def setup_moved(
+    kind: str | None = None, item_id: int | None = None, new: bool = False
 ) -> ResponseReturnValue:
-    """Save a season, share type, site or crop from its form, or show the form again."""
-    if form.validate_on_submit():
-        try:
-            saved = save()
-        except ValidationFailed as exc:
-            _fail(form, exc)
-        else:
-            db.session.commit()
-            flash(_("%(name)s is saved.", name=saved.name), "success")
-            return redirect(url_for(back))
-    return render_template(
-        "register/setting_form.html", form=form, title=title, back=back
-    ), _status(form)
-
-
-def _setting_active(obj: Any, active: bool, back: str) -> ResponseReturnValue:
-    """Deactivate or reactivate a setting from a bare button."""
-    if EmptyForm().validate_on_submit():
-        svc.set_active(obj, active)
-        db.session.commit()
-        if active:
-            flash(_("%(name)s is active again.", name=obj.name), "success")
-        else:
-            flash(_("%(name)s is deactivated.", name=obj.name), "success")
-    return redirect(url_for(back))
-
-
-def _setting_list(template: str, model: Any, order: Any) -> ResponseReturnValue:
-    """List a setting's rows, the active ones first."""
-    items = db.session.scalars(select(model).order_by(model.active.desc(), order)).all()
-    # Not "items": base.html sets that name for the navigation.
-    return render_template(template, entries=items, action_form=EmptyForm())
-
-
-@bp.route("/seasons")
-@roles(*STAFF)
-def seasons() -> ResponseReturnValue:
-    """List the seasons."""
-    return _setting_list("register/seasons.html", Season, Season.start.desc())
-
-
-@bp.route("/seasons/new", methods=["GET", "POST"], endpoint="season_new")
-@bp.route("/seasons/<int:item_id>/edit", methods=["GET", "POST"])
-@roles(*STAFF)
-def season_edit(item_id: int | None = None) -> ResponseReturnValue:
-    """Create or change a season."""
-    season = db.get_or_404(Season, item_id) if item_id is not None else None
-    form = SeasonForm(obj=season)
-    return _setting_page(
-        form,
-        lambda: svc.save_season(
-            season, name=form.name.data or "", start=form.start.data, end=form.end.data
-        ),
-        season.name if season else _("New season"),
-        "register.seasons",
-    )
-
-
-@bp.route(
-    "/seasons/<int:item_id>/deactivate",
-    methods=["POST"],
-    endpoint="season_deactivate",
-    defaults={"active": False},
-)
-@bp.route(
-    "/seasons/<int:item_id>/reactivate",
-    methods=["POST"],
-    endpoint="season_reactivate",
-    defaults={"active": True},
-)
-@roles(*STAFF)
-def season_active(item_id: int, active: bool) -> ResponseReturnValue:
-    """Deactivate or reactivate a season."""
-    return _setting_active(db.get_or_404(Season, item_id), active, "register.seasons")
-
-
-@bp.route("/share-types")
-@roles(*STAFF)
-def share_types() -> ResponseReturnValue:
-    """List the share types."""
-    return _setting_list("register/share_types.html", ShareType, ShareType.weight_milli)
-
-
-@bp.route("/share-types/new", methods=["GET", "POST"], endpoint="share_type_new")
-@bp.route("/share-types/<int:item_id>/edit", methods=["GET", "POST"])
-@roles(*STAFF)
-def share_type_edit(item_id: int | None = None) -> ResponseReturnValue:
-    """Create or change a share type; weight and price take a decimal comma."""
-    share_type = db.get_or_404(ShareType, item_id) if item_id is not None else None
-    data = (
-        {
-            "name": share_type.name,
-            "weight": share_type.weight_milli,
-            "price": share_type.price_cents,
-        }
-        if share_type
-        else None
-    )
-    form = ShareTypeForm(data=data)
-    return _setting_page(
-        form,
-        lambda: svc.save_share_type(
-            share_type,
-            name=form.name.data or "",
-            weight_milli=form.weight.data or 0,
-            price_cents=form.price.data or 0,
-        ),
-        share_type.name if share_type else _("New share type"),
-        "register.share_types",
-    )
-
-
-@bp.route(
-    "/share-types/<int:item_id>/deactivate",
-    methods=["POST"],
-    endpoint="share_type_deactivate",
-    defaults={"active": False},
-)
-@bp.route(
-    "/share-types/<int:item_id>/reactivate",
-    methods=["POST"],
-    endpoint="share_type_reactivate",
-    defaults={"active": True},
-)
-@roles(*STAFF)
-def share_type_active(item_id: int, active: bool) -> ResponseReturnValue:
-    """Deactivate or reactivate a share type."""
-    return _setting_active(db.get_or_404(ShareType, item_id), active, "register.share_types")
-
-
-@bp.route("/sites")
-@roles(*STAFF)
-def sites() -> ResponseReturnValue:
-    """List the pickup sites."""
-    return _setting_list("register/sites.html", PickupSite, PickupSite.name)
-
-
-@bp.route("/sites/new", methods=["GET", "POST"], endpoint="site_new")
-@bp.route("/sites/<int:item_id>/edit", methods=["GET", "POST"])
-@roles(*STAFF)
-def site_edit(item_id: int | None = None) -> ResponseReturnValue:
-    """Create or change a pickup site and its opening rhythm."""
-    site = db.get_or_404(PickupSite, item_id) if item_id is not None else None
-    form = PickupSiteForm(obj=site)
-    return _setting_page(
-        form,
-        lambda: svc.save_site(
-            site,
-            name=form.name.data or "",
-            address=form.address.data or "",
-            weekday=form.weekday.data,
-            opens=form.opens.data,
-            closes=form.closes.data,
-            capacity=form.capacity.data or 0,
-            every_weeks=form.every_weeks.data,
-            week_offset=form.week_offset.data,
-        ),
-        site.name if site else _("New pickup site"),
-        "register.sites",
-    )
-
-
-@bp.route(
-    "/sites/<int:item_id>/deactivate",
-    methods=["POST"],
-    endpoint="site_deactivate",
-    defaults={"active": False},
-)
-@bp.route(
-    "/sites/<int:item_id>/reactivate",
-    methods=["POST"],
-    endpoint="site_reactivate",
-    defaults={"active": True},
-)
-@roles(*STAFF)
-def site_active(item_id: int, active: bool) -> ResponseReturnValue:
-    """Deactivate or reactivate a pickup site."""
-    return _setting_active(db.get_or_404(PickupSite, item_id), active, "register.sites")
-
-
-@bp.route("/crops")
-@roles(*STAFF)
-def crops() -> ResponseReturnValue:
-    """List the crops."""
-    return _setting_list("register/crops.html", Crop, Crop.name)
-
-
-@bp.route("/crops/new", methods=["GET", "POST"], endpoint="crop_new")
-@bp.route("/crops/<int:item_id>/edit", methods=["GET", "POST"])
-@roles(*STAFF)
-def crop_edit(item_id: int | None = None) -> ResponseReturnValue:
-    """Create or change a crop; the step takes a decimal comma."""
-    crop = db.get_or_404(Crop, item_id) if item_id is not None else None
-    data = {"name": crop.name, "unit": crop.unit, "step": crop.step_milli} if crop else None
-    form = CropForm(data=data)
-    return _setting_page(
-        form,
-        lambda: svc.save_crop(
-            crop,
-            name=form.name.data or "",
-            unit=form.unit.data or "",
-            step_milli=form.step.data or 0,
-        ),
-        crop.name if crop else _("New crop"),
-        "register.crops",
-    )
-
-
-@bp.route(
-    "/crops/<int:item_id>/deactivate",
-    methods=["POST"],
-    endpoint="crop_deactivate",
-    defaults={"active": False},
-)
-@bp.route(
-    "/crops/<int:item_id>/reactivate",
-    methods=["POST"],
-    endpoint="crop_reactivate",
-    defaults={"active": True},
-)
-@roles(*STAFF)
-def crop_active(item_id: int, active: bool) -> ResponseReturnValue:
-    """Deactivate or reactivate a crop."""
-    return _setting_active(db.get_or_404(Crop, item_id), active, "register.crops")
-
-
-# --- users -----------------------------------------------------------------------------
-
-
-@bp.route("/users")
-@roles(Role.ADMIN)
-def users() -> ResponseReturnValue:
-    """List the logins for admins, optionally of one role."""
-    role_arg = request.args.get("role", "")
-    stmt = select(User).order_by(User.active.desc(), User.role, User.email)
-    if role_arg in set(Role):
-        stmt = stmt.where(User.role == Role(role_arg))
-    page = db.paginate(stmt, per_page=PER_PAGE, error_out=False)
-    return render_template(
-        "register/users.html",
-        page=page,
-        role=role_arg,
-        action_form=EmptyForm(),
-        role_form=RoleForm(),
-    )
-
-
-@bp.route("/users/new", methods=["GET", "POST"])
-@roles(Role.ADMIN)
-def user_new() -> ResponseReturnValue:
-    """Create a staff login and show its set-password link."""
-    form = StaffUserForm()
-    if form.validate_on_submit():
-        try:
-            user, token = svc.create_staff_user(
-                form.email.data or "", form.name.data or "", Role(form.role.data)
-            )
-        except ValidationFailed as exc:
-            _fail(form, exc)
-        else:
-            return _show_invitation(user, token, None)
-    return render_template("register/user_form.html", form=form), _status(form)
-
-
-@bp.route("/users/<int:user_id>/role", methods=["POST"])
-@roles(Role.ADMIN)
-def user_role(user_id: int) -> ResponseReturnValue:
-    """Change a login's role (never one's own)."""
-    user = db.get_or_404(User, user_id)
-    form = RoleForm()
-    if form.validate_on_submit():
-        try:
-            svc.set_role(user, Role(form.role.data), current_user)
-        except ValidationFailed as exc:
-            _fail(None, exc)
-        else:
-            db.session.commit()
-            flash(
-                _("%(email)s is now %(role)s.", email=user.email, role=ROLE_LABELS[user.role]),
-                "success",
-            )
+    """Send an old farm-setup address to its new home, for good (301)."""
+    if kind is None:
+        target = url_for("setup.index")
+    elif new:
+        target = url_for("setup.new", kind=kind)
+    elif item_id is not None:
+        target = url_for("setup.edit", kind=kind, item_id=item_id)
     else:
-        flash(_("Choose a role."), "error")
-    return redirect(url_for("register.users"))
+        target = url_for("setup.list", kind=kind)
+    return redirect(target, 301)
 
 
-@bp.route(
-    "/users/<int:user_id>/deactivate",
-    methods=["POST"],
-    endpoint="user_deactivate",
-    defaults={"active": False},
-)
-@bp.route(
-    "/users/<int:user_id>/reactivate",
-    methods=["POST"],
-    endpoint="user_reactivate",
-    defaults={"active": True},
-)
+for _kind in SETUP_KINDS:
+    bp.add_url_rule(f"/{_kind}", "setup_list", setup_moved, defaults={"kind": _kind})
+    bp.add_url_rule(
+        f"/{_kind}/new", "setup_new", setup_moved, defaults={"kind": _kind, "new": True}
+    )
+    bp.add_url_rule(
+        f"/{_kind}/<int:item_id>/edit", "setup_edit", setup_moved, defaults={"kind": _kind}
+    )
+
+
+# Old bookmarks of the user pages, which moved to csa/accounts/views.py.
+@bp.route("/users", endpoint="users_moved", defaults={"target": "auth.users"})
+@bp.route("/users/new", endpoint="user_new_moved", defaults={"target": "auth.user_new"})
 @roles(Role.ADMIN)
-def user_active(user_id: int, active: bool) -> ResponseReturnValue:
-    """Deactivate or reactivate a login (never one's own)."""
-    user = db.get_or_404(User, user_id)
-    if EmptyForm().validate_on_submit():
-        try:
-            svc.set_user_active(user, active, current_user)
-        except ValidationFailed as exc:
-            _fail(None, exc)
-        else:
-            db.session.commit()
-            if active:
-                flash(_("%(email)s can sign in again.", email=user.email), "success")
-            else:
-                flash(_("%(email)s can no longer sign in.", email=user.email), "success")
-    return redirect(url_for("register.users"))
-
-
-@bp.route("/users/<int:user_id>/invite", methods=["POST"])
-@roles(Role.ADMIN)
-def user_invite(user_id: int) -> ResponseReturnValue:
-    """Show a fresh set-password link for a login."""
-    user = db.get_or_404(User, user_id)
-    if not EmptyForm().validate_on_submit():
-        return redirect(url_for("register.users"))
-    try:
-        token = svc.user_invitation(user)
-    except ValidationFailed as exc:
-        _fail(None, exc)
-        return redirect(url_for("register.users"))
-    return _show_invitation(user, token, user.member)
+def users_moved(target: str) -> ResponseReturnValue:
+    """Send an old user-management address to its new home, for good (301)."""
+    return redirect(url_for(target), 301)

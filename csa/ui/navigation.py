@@ -20,8 +20,8 @@ ITEMS = [
     ("rounds.index", _l("Rounds")),
     ("calendar.index", _l("Calendar")),
     ("register.memberships", _l("Register")),
-    ("register.settings", _l("Farm setup")),
-    ("register.users", _l("Users")),
+    ("setup.index", _l("Farm setup")),
+    ("auth.users", _l("Users")),
 ]
 
 

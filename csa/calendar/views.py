@@ -52,6 +52,7 @@ from csa.models import (
 from csa.rounds import lifecycle as cal
 from csa.rounds.lifecycle import farm_today
 from csa.ui.access import FIELD, STAFF, public, roles
+from csa.ui.args import parse_day
 from csa.ui.forms import EmptyForm
 from csa.ui.labels import ROUND_STATUS_LABELS
 
@@ -70,13 +71,6 @@ STATUS_LABELS = ROUND_STATUS_LABELS
 def week_start(day: date) -> date:
     """The Monday of the day's week: the calendar pages by whole weeks."""
     return day - timedelta(days=day.weekday())
-
-
-def _parse_day(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
 
 
 def rhythm_label(site: PickupSite) -> str:
@@ -109,7 +103,7 @@ def _day_text(day: date) -> str:
 
 def _back() -> str:
     """Back to the weeks the coordinator was looking at (the form's `from`), if any."""
-    first = _parse_day(request.args.get("from"))
+    first = parse_day(request.args.get("from"))
     if first is None:
         return url_for("calendar.index")
     args: dict[str, Any] = {"from": first.isoformat()}  # "from" is a keyword in Python
@@ -153,7 +147,7 @@ def _round_action(
 @roles(*FIELD)
 def index() -> ResponseReturnValue:
     today = farm_today()
-    first = week_start(_parse_day(request.args.get("from")) or today)
+    first = week_start(parse_day(request.args.get("from")) or today)
     last = first + timedelta(weeks=WEEKS_SHOWN, days=-1)
     rows = cal.calendar(first, last)
     next_round = None

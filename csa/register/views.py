@@ -5,7 +5,6 @@ Views are thin: check the form, call csa.register.operations, commit once, flash
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -51,6 +50,7 @@ from csa.register.forms import (
     RegisterFilterForm,
 )
 from csa.ui.access import STAFF, roles
+from csa.ui.args import id_arg, parse_id
 from csa.ui.formatting import weekday_name
 from csa.ui.forms import EmptyForm, options
 
@@ -58,7 +58,6 @@ bp = Blueprint("register", __name__)
 
 PER_PAGE = 100
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
-ID = re.compile(r"^[0-9]{1,9}$")
 
 
 @bp.context_processor
@@ -82,16 +81,6 @@ def _status(form: FlaskForm) -> int:
     return 400 if form.is_submitted() else 200
 
 
-def _id(value: str) -> int | None:
-    """A row id from the query string, or None for anything else (never a 500 or an overflow)."""
-    return int(value) if ID.match(value) else None
-
-
-def _int_arg(name: str) -> int | None:
-    """Read an id from the query string, ignoring anything that is not one."""
-    return _id(request.args.get(name, ""))
-
-
 # --- the register ----------------------------------------------------------------------
 
 
@@ -104,8 +93,8 @@ def _register_filter() -> tuple[svc.RegisterFilter, Season | None, RegisterFilte
     season: Season | None
     if season_arg == "all":
         season = None
-    elif _id(season_arg) is not None:
-        season = next((s for s in seasons if s.id == _id(season_arg)), None)
+    elif parse_id(season_arg) is not None:
+        season = next((s for s in seasons if s.id == parse_id(season_arg)), None)
     else:
         season = svc.default_season()
     status_arg = request.args.get("status", "")
@@ -113,8 +102,8 @@ def _register_filter() -> tuple[svc.RegisterFilter, Season | None, RegisterFilte
     flt = svc.RegisterFilter(
         q=request.args.get("q", "")[:200],
         season_id=season.id if season else None,
-        site_id=_int_arg("site"),
-        share_type_id=_int_arg("share_type"),
+        site_id=id_arg("site"),
+        share_type_id=id_arg("share_type"),
         status=status,
     )
     form = RegisterFilterForm(request.args)
@@ -254,7 +243,7 @@ def _membership_data(form: MembershipForm) -> svc.MembershipData:
 @roles(*STAFF)
 def membership_new() -> ResponseReturnValue:
     """Sign a household up for a season, adding it to the register if its e-mail is new."""
-    member_id = _int_arg("member")
+    member_id = id_arg("member")
     member = db.get_or_404(Member, member_id) if member_id is not None else None
     form: MembershipForm = MembershipForm() if member else NewMembershipForm()
     _membership_choices(form)

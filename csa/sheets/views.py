@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -52,7 +53,7 @@ class SheetLink:
     size: int  # bytes
 
 
-def _link(label: str, path: Path | None, endpoint_args: dict[str, object]) -> SheetLink | None:
+def _link(label: str, path: Path | None, endpoint_args: dict[str, Any]) -> SheetLink | None:
     if path is None:
         return None
     return SheetLink(label, url_for("sheets.download", **endpoint_args), path.stat().st_size)

@@ -645,6 +645,10 @@ _worker_app: Flask | None = None
 
 def _init_worker(config: dict[str, Any]) -> None:
     global _worker_app
+    if _worker_app is not None:  # forked: the parent's app came along, ready to render
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
+        return
     from csa import create_app
 
     _worker_app = create_app(config)
@@ -752,28 +756,38 @@ def _render_in_workers(
     Takes its tasks from `todo`, which the caller may extend between results; a task
     whose worker failed goes back to `todo` for the caller to render.
     """
+    global _worker_app
     context = _pool_context()
     with force_locale(info.locale):
         warm_up()  # forked workers inherit WeasyPrint imported and the stylesheet parsed
-    with ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=context,
-        initializer=_init_worker,
-        initargs=(_portable_config(config),),
-    ) as pool:
-        running: dict[Future[tuple[bytes, int]], _Task] = {}
-        try:
-            while todo or running:
-                while todo:
-                    task = todo.popleft()
-                    running[pool.submit(_in_worker, task.kind, info, task.payload)] = task
-                finished, _pending = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    result = future.result()  # raises if the worker failed: task kept
-                    yield running.pop(future), result
-        except BaseException:
-            todo.extendleft(reversed(list(running.values())))
-            raise
+    # A forked worker renders with the parent's app (no second create_app); the parent
+    # itself never renders through _worker_app, so this changes nothing for it.
+    forked = context.get_start_method() == "fork"
+    if forked:
+        _worker_app = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=({} if forked else _portable_config(config),),
+        ) as pool:
+            running: dict[Future[tuple[bytes, int]], _Task] = {}
+            try:
+                while todo or running:
+                    while todo:
+                        task = todo.popleft()
+                        running[pool.submit(_in_worker, task.kind, info, task.payload)] = task
+                    finished, _pending = wait(running, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        result = future.result()  # raises if the worker failed: task kept
+                        yield running.pop(future), result
+            except BaseException:
+                todo.extendleft(reversed(list(running.values())))
+                raise
+    finally:
+        if forked:
+            _worker_app = None
 
 
 def _site_summary(site: SiteSheet) -> SiteSheet:

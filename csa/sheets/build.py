@@ -10,11 +10,14 @@ the lock (csa.jobs.AFTER_LOCK); they are written next to each other under
 SHEETS_DIR/<date>/ through a temporary file and os.replace, so a reader never sees half a
 file. Before the lock, one site's pickup list can be previewed on demand.
 
-Speed (`python -m tools.bench sheets`; WeasyPrint is the cost, about 2 ms per member row):
-the stylesheet is parsed once, the user-agent stylesheet is trimmed (csa.pdf), rows have
-three cells and no <br>, the cyclic GC runs less often, and a big round's files render
-in worker processes (fork, so they inherit the warm WeasyPrint), pickup lists first, the
-all-sites file being joined by pypdf while the workers finish the posters.
+Speed (`python -m tools.bench sheets`, `python -m tools.sheetsbench`; WeasyPrint is the
+cost, about 5 ms per member row): the stylesheet is parsed once, the user-agent stylesheet
+is trimmed (csa.sheets.pdf), rows have three cells and no <br>, the cyclic GC runs less
+often, and a big round's files render in worker processes (fork, so they inherit the warm
+WeasyPrint), pickup lists first, a long one cut into parts (SHEETS_PART_ROWS) whose pages
+are numbered across the whole list once all parts are in, the all-sites file being joined
+by pypdf while the workers finish the posters. The CLI, the scheduler and "make again" all
+render through render_all.
 """
 
 from __future__ import annotations

@@ -137,7 +137,7 @@ def page_label_css(total: int | None = None) -> str:
     """The translated "page x of y" as CSS content, with counters in place of x and y.
 
     :param total: print this number as y instead of the document's own page count (a
-        part of a longer document being stamped, csa.sheets.build.stamp_pages).
+        part of a longer document being stamped, csa.sheets.build.number_pages).
     """
     label = _("page %(page)s of %(pages)s", page="\x00page\x00", pages="\x00pages\x00")
     parts = []

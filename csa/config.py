@@ -51,6 +51,7 @@ class Config:
     SHEETS_WORKERS = 2
     SHEETS_PARALLEL_MIN_ROWS = 150
     SHEETS_INLINE_MAX_ROWS = 300  # "make again" on a bigger round renders in the background
+    SHEETS_PART_ROWS = 200  # a longer pickup list renders in parts on several workers
 
 
 def instance_secret_key(instance_path: str) -> str:

@@ -24,16 +24,20 @@ from csa.core.clock import utcnow
 from csa.extensions import changed_rows, db
 from csa.models import OPEN_STATES, Lease, Round, RoundStatus
 from csa.rounds.lifecycle import farm_today
-from csa.sheets.build import render_round_sheets
+from csa.rounds.split import RoundSplit, stored_split
+from csa.sheets.build import sheets_after_lock
 
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "scheduler"
 HOLDER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
-# Steps run after a round locks (sheets, notices); later features append to this list.
-# Each takes a locked round, must be idempotent, and flushes only.
-AFTER_LOCK: list[Callable[[Round], object]] = [render_round_sheets]
+# Steps run after a round locks (sheets; the notices come last, in finish_locked_rounds);
+# later features append to this list. Each takes a locked round and its stored split, read
+# once for all of them (a full read is seconds at 5,000 memberships), must be idempotent,
+# and flushes only.
+AfterLockStep = Callable[[Round, RoundSplit], object]
+AFTER_LOCK: list[AfterLockStep] = [sheets_after_lock]
 
 
 @dataclass
@@ -122,7 +126,10 @@ def lock_due_rounds(now: datetime, report: JobReport) -> None:
 
 
 def finish_locked_rounds(report: JobReport) -> None:
-    """Run the after-lock steps (sheets, notices) of locked rounds not finished yet."""
+    """Run the after-lock steps (sheets, notices) of locked rounds not finished yet.
+
+    The stored split is read once per round and handed to every step and to the notices.
+    """
     from csa.notices.notify import notify_round
 
     pending = db.session.scalars(
@@ -135,10 +142,11 @@ def finish_locked_rounds(report: JobReport) -> None:
     ).all()
     for round_ in pending:
         try:
-            if round_.status == RoundStatus.LOCKED:
+            split = stored_split(round_) if round_.status == RoundStatus.LOCKED else None
+            if split is not None:
                 for step in AFTER_LOCK:
-                    step(round_)
-            notify_round(round_)
+                    step(round_, split)
+            notify_round(round_, split)
             round_.notified_at = utcnow()
             db.session.commit()
             report.notified.append(round_.date)

@@ -253,3 +253,37 @@ def test_reopened_round_gets_fresh_sheets_but_no_second_notice(app, farm):
         )
     ).all()
     assert sum(stored) == 12_000  # the corrected harvest is what was stored
+
+
+def test_after_lock_step_reads_the_stored_split_once(app, farm):
+    """Sheets, notices and every AFTER_LOCK step share one read of the stored split."""
+    from sqlalchemy import event
+
+    from csa.jobs import AFTER_LOCK, JobReport, finish_locked_rounds, lock_due_rounds
+
+    run_due_jobs(MONDAY_MORNING)
+    round_ = harvest(farm, date(2027, 5, 4))
+    report = JobReport()
+    lock_due_rounds(AFTER_CUTOFF, report)
+    assert report.locked == [date(2027, 5, 4)]
+    seen: list[tuple[int, int]] = []
+    AFTER_LOCK.append(lambda r, split: seen.append((r.id, len(split.membership_list))))
+    reads: list[str] = []
+
+    def count_reads(conn, cursor, statement, parameters, context, executemany):
+        flat = " ".join(statement.lower().split())
+        if flat.startswith("select") and " from allocation" in flat:
+            reads.append(flat)
+
+    event.listen(_db.engine, "before_cursor_execute", count_reads)
+    try:
+        finish_locked_rounds(report)
+    finally:
+        event.remove(_db.engine, "before_cursor_execute", count_reads)
+        AFTER_LOCK.pop()
+    assert report.notified == [date(2027, 5, 4)]
+    assert seen == [(round_.id, 4)]  # the step got the round and the split read for it
+    assert count(OutboxMessage) == 4  # the notices came from that split too
+    _db.session.refresh(round_)
+    assert round_.sheets_at is not None
+    assert len(reads) == 1, reads

@@ -548,3 +548,109 @@ def test_cli_fails_clearly(app, runner, farm, locked_round, args, message):
     result = runner.invoke(args=["csa", "sheets", *args])
     assert result.exit_code == 1
     assert message in result.output
+
+
+# --- one big site, in parts; one rendering path ------------------------------------------
+
+BIG = 260  # members at one site: three parts of at most 100 rows
+
+
+@pytest.fixture
+def big_site(app, db):
+    """One site with BIG members, their names in many scripts, and a round on DAY."""
+    farm = make_farm()
+    for i in range(BIG):
+        name = f"{NAMES[i % len(NAMES)].split()[0]} {NAMES[(i * 7) % len(NAMES)].split()[1]} {i}"
+        add_member(farm, name=name, share_type=farm.half if i % 3 == 0 else farm.full)
+    db.session.commit()
+    app.config.update(SHEETS_WORKERS=2, SHEETS_PARALLEL_MIN_ROWS=0, SHEETS_PART_ROWS=100)
+    return farm
+
+
+def check_pickup_list(path: Path, farm, rows) -> None:
+    """Every row once, in order, never split; every page: farm, site, date, its header and
+    the right "page x of y" across the whole (joined) document."""
+    pages = text_of(path)
+    total = len(pages)
+    for number, page in enumerate(pages, start=1):
+        assert "Test Farm" in page
+        assert "Old Mill" in page
+        assert "Tuesday, May 4, 2027" in page
+        assert page.rstrip().endswith(f"page {number} of {total}"), page[-60:]
+        assert page.count(f"page {number} of {total}") == 1  # no part's own number under it
+    found = []
+    for row in rows:
+        label = norm(f"{row.name} · {row.share}")
+        where = [i for i, page in enumerate(pages) if label in page]
+        assert len(where) == 1, label  # once in the whole list
+        page = pages[where[0]]
+        assert norm(f"{label} {row.contents}") in page  # the row's cells stay together
+        found.append((where[0], page.index(label)))
+    assert found == sorted(found)  # in the sheet's order
+    with_rows = {i for i, _pos in found}
+    for i in with_rows:
+        assert "Member, share Contents Notes" in pages[i]  # the header repeats on each page
+    assert "Totals" in pages[-1]
+    assert pages[0].count("pickup list") == 1  # the heading once, on the first page
+
+
+def test_a_big_site_renders_in_parts_with_page_numbers_across_the_whole(
+    app, db, big_site, runner, tmp_path
+):
+    from csa.sheets.build import _tasks
+
+    round_ = Round(date=DAY)
+    db.session.add(round_)
+    db.session.flush()
+    harvest(big_site, round_, tomatoes_milli=BIG * 900, pumpkins=BIG)
+    lock_round(round_)
+    db.session.commit()
+    with app.test_request_context():
+        sheets = round_sheet_data(round_)
+    rows = sheets.site(big_site.tuesday.id).rows
+    assert len(rows) == BIG
+    kinds = [t.kind for t in _tasks(sheets, ("pickup", "poster", "packing"), 100)]
+    assert kinds.count("pickup-part") == 3  # the site's list is split across the workers
+
+    result = runner.invoke(args=["csa", "sheets", DAY.isoformat(), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    pickup = tmp_path / "o" / f"pickup-old-mill-{big_site.tuesday.id}.pdf"
+    check_pickup_list(pickup, big_site, rows)
+    # The all-sites file carries the same pages, numbered the same.
+    assert text_of(tmp_path / "o" / "all-sites.pdf") == text_of(pickup)
+
+
+def test_cli_scheduler_and_make_again_make_the_same_files(
+    app, db, big_site, runner, client, auth, make_user, tmp_path
+):
+    """One rendering path: `csa sheets`, the scheduler and "make again" (in the background
+    for a big round) write the same files with the same text."""
+    from time import monotonic, sleep
+
+    from csa.sheets.build import rendering_in_background, stored_paths
+
+    run_due_jobs(datetime(2027, 5, 3, 8, 0))
+    round_ = _db.session.scalar(select(Round).where(Round.date == DAY))
+    harvest(big_site, round_, tomatoes_milli=BIG * 900, pumpkins=BIG)
+    _db.session.commit()
+    assert run_due_jobs(datetime(2027, 5, 3, 16, 30)).locked == [DAY]  # scheduler renders
+    scheduler = {p.name: text_of(p) for p in stored_paths(round_)}
+    assert len(scheduler) == 4  # pickup, poster, packing, all-sites
+
+    result = runner.invoke(args=["csa", "sheets", DAY.isoformat(), "--out", str(tmp_path / "c")])
+    assert result.exit_code == 0, result.output
+    cli = {p.name: text_of(p) for p in sorted((tmp_path / "c").glob("*.pdf"))}
+    assert cli == scheduler
+
+    for p in stored_paths(round_):
+        p.unlink()
+    app.config["SHEETS_INLINE_MAX_ROWS"] = 0  # big: "make again" renders in the background
+    login(client, auth, make_user, Role.COORDINATOR)
+    assert client.post(f"/sheets/{DAY.isoformat()}/regenerate").status_code == 302
+    deadline = monotonic() + 120
+    while rendering_in_background(round_.id) and monotonic() < deadline:
+        sleep(0.05)
+    again = {p.name: text_of(p) for p in stored_paths(round_)}
+    assert again == scheduler
+    rows = round_sheet_data(round_).site(big_site.tuesday.id).rows
+    check_pickup_list(find_sheet(round_, "pickup", big_site.tuesday.id), big_site, rows)

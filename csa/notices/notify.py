@@ -13,24 +13,27 @@ from flask_babel import gettext as _
 from csa.extensions import db
 from csa.models import Round, RoundStatus
 from csa.notices import mail
-from csa.rounds.split import eligible_memberships, round_split, sites_serving
+from csa.rounds.split import RoundSplit, eligible_memberships, round_split, sites_serving
 
 
 def share_url() -> str:
     return current_app.config["BASE_URL"].rstrip("/") + "/share/"
 
 
-def notify_round(round_: Round) -> int:
-    """Send the notice a round's status calls for; return how many were sent now."""
+def notify_round(round_: Round, split: RoundSplit | None = None) -> int:
+    """Send the notice a round's status calls for; return how many were sent now.
+
+    :param split: the locked round's stored split if the caller read it already (the
+        after-lock step reads it once for the sheets and the notices).
+    """
     if round_.status == RoundStatus.CANCELLED:
         return _notify_cancelled(round_)
     if round_.is_locked:
-        return _notify_locked(round_)
+        return _notify_locked(round_, split if split is not None else round_split(round_))
     return 0
 
 
-def _notify_locked(round_: Round) -> int:
-    split = round_split(round_)
+def _notify_locked(round_: Round, split: RoundSplit) -> int:
     sent = 0
     for membership in split.membership_list:
         shares = [s for s in split.shares_of(membership.id) if s.quantity > 0]

@@ -133,12 +133,18 @@ def css_string(text: str) -> str:
     return f'"{escaped}"'
 
 
-def page_label_css() -> str:
-    """The translated "page x of y" as CSS content, with counters in place of x and y."""
+def page_label_css(total: int | None = None) -> str:
+    """The translated "page x of y" as CSS content, with counters in place of x and y.
+
+    :param total: print this number as y instead of the document's own page count (a
+        part of a longer document being stamped, csa.sheets.build.number_pages).
+    """
     label = _("page %(page)s of %(pages)s", page="\x00page\x00", pages="\x00pages\x00")
     parts = []
     for i, chunk in enumerate(label.split("\x00")):
-        if i % 2:
+        if i % 2 and chunk == "pages" and total is not None:
+            parts.append(css_string(str(total)))
+        elif i % 2:
             parts.append(f"counter({'pages' if chunk == 'pages' else 'page'})")
         elif chunk:
             parts.append(css_string(chunk))
@@ -153,9 +159,14 @@ def page_size() -> str:
     return PAGE_SIZES[wanted]
 
 
-def stylesheet(template: str = DEFAULT_STYLESHEET) -> CSS:
-    """The parsed stylesheet for the configured paper size and the current locale."""
-    text = render_template(template, page_size=page_size(), page_label=page_label_css())
+def stylesheet(template: str = DEFAULT_STYLESHEET, numbered: bool = True) -> CSS:
+    """The parsed stylesheet for the configured paper size and the current locale.
+
+    :param numbered: print "page x of y" at the foot of each page; a part of a long list
+        rendered on its own is stamped with the numbers of the whole list afterwards.
+    """
+    label = page_label_css() if numbered else '""'
+    text = render_template(template, page_size=page_size(), page_label=label)
     sheet = _stylesheets.get(text)
     if sheet is None:
         from weasyprint import CSS
@@ -173,12 +184,12 @@ def stylesheet(template: str = DEFAULT_STYLESHEET) -> CSS:
 
 
 def render_document(
-    template: str, stylesheet_template: str = DEFAULT_STYLESHEET, **ctx: Any
+    template: str, stylesheet_template: str = DEFAULT_STYLESHEET, numbered: bool = True, **ctx: Any
 ) -> Document:
     """Lay a template out into pages (nothing written yet): check page counts, then write."""
     root = static_root()
     text = render_template(template, **ctx)
-    sheet = stylesheet(stylesheet_template)
+    sheet = stylesheet(stylesheet_template, numbered=numbered)
     with _render_lock:
         html = html_class()(
             string=text, base_url=root.as_uri() + "/", url_fetcher=static_fetcher(root)
@@ -189,6 +200,27 @@ def render_document(
 def write_document(document: Document) -> bytes:
     """The PDF bytes of a laid-out document (its fonts came from font_config() at layout)."""
     with _render_lock:
+        return bytes(document.write_pdf())
+
+
+def page_numbers(pages: int, first: int, total: int, wide: bool) -> bytes:
+    """A PDF of `pages` blank pages numbered "page first of total", "first+1 of total", ...
+
+    Laid over a part of a long pickup list rendered on its own (whose own counters would
+    start again at 1), so every page shows its place in the whole list. The page geometry
+    is that of the sheets' stylesheet; not cached, as the numbers differ every time.
+    """
+    from weasyprint import CSS
+
+    text = render_template(
+        DEFAULT_STYLESHEET, page_size=page_size(), page_label=page_label_css(total)
+    )
+    sheet = CSS(string=text, font_config=font_config())
+    start = CSS(string=f"@page :first {{ counter-reset: page {int(first)}; }}")
+    body = render_template("sheets/numbers.html", pages=pages, wide=wide)
+    with _render_lock:
+        html = html_class()(string=body, url_fetcher=static_fetcher(static_root()))
+        document = html.render(font_config=font_config(), stylesheets=[sheet, start])
         return bytes(document.write_pdf())
 
 

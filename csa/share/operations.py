@@ -6,7 +6,7 @@ Services only flush; the request or command that calls them commits once.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
@@ -33,7 +33,7 @@ from csa.models import (
     RoundStatus,
     Season,
 )
-from csa.rounds.split import LOCKED, holds_at, round_split, sites_serving
+from csa.rounds.split import LOCKED, holds_at, membership_split, sites_serving
 
 OPEN = (RoundStatus.PLANNED, RoundStatus.OPEN)
 
@@ -144,31 +144,39 @@ def received_in(membership: Membership, round_ids: Iterable[int]) -> dict[int, l
     return out
 
 
-def _check_round_for_hold(membership: Membership, round_date: date, today: date) -> Round:
-    """The round a hold may be set on or cleared from, or a message saying why not."""
-    round_ = db.session.scalar(select(Round).where(Round.date == round_date))
-    if round_ is None or round_.id not in {r.id for r in membership_rounds(membership)}:
-        raise ValidationFailed(
-            _("There is no round of yours on %(date)s.", date=round_date.isoformat())
-        )
+def hold_refusal(
+    round_: Round | None, round_date: date, own_round_ids: Collection[int], today: date
+) -> str | None:
+    """Why a hold cannot be set on or cleared from this round now, or None if it can.
+
+    The one place the rule lives: `set_hold` / `clear_hold` refuse with this message, and
+    the "my share" page shows the hold controls only where it is None.
+    """
+    if round_ is None or round_.id not in own_round_ids:
+        return _("There is no round of yours on %(date)s.", date=round_date.isoformat())
     if round_.status == RoundStatus.CANCELLED:
-        raise ValidationFailed(
-            _("The round on %(date)s is cancelled.", date=round_date.isoformat())
-        )
+        return _("The round on %(date)s is cancelled.", date=round_date.isoformat())
     if round_date < today:
-        raise ValidationFailed(
-            _("The round on %(date)s is past; it cannot change.", date=round_date.isoformat())
-        )
+        return _("The round on %(date)s is past; it cannot change.", date=round_date.isoformat())
     # Past the cutoff the scheduler is about to lock it: a hold now would change the
     # split under the packers' feet, so it counts as locked.
     past_cutoff = round_.cutoff_at is not None and utcnow() >= round_.cutoff_at
     if round_.status not in OPEN or past_cutoff:
-        raise ValidationFailed(
-            _(
-                "The round on %(date)s is locked: its shares are packed already.",
-                date=round_date.isoformat(),
-            )
+        return _(
+            "The round on %(date)s is locked: its shares are packed already.",
+            date=round_date.isoformat(),
         )
+    return None
+
+
+def _check_round_for_hold(membership: Membership, round_date: date, today: date) -> Round:
+    """The round a hold may be set on or cleared from, or a message saying why not."""
+    round_ = db.session.scalar(select(Round).where(Round.date == round_date))
+    own = {r.id for r in membership_rounds(membership)} if round_ is not None else set()
+    refusal = hold_refusal(round_, round_date, own, today)
+    if refusal is not None:
+        raise ValidationFailed(refusal)
+    assert round_ is not None  # hold_refusal refuses a missing round
     return round_
 
 
@@ -314,6 +322,7 @@ class RoundLine:
     round: Round
     hold: HoldMode | None = None
     received: list[Received] = field(default_factory=list)
+    can_hold: bool = False  # a hold may be set or cleared now (see hold_refusal)
 
 
 @dataclass
@@ -331,8 +340,12 @@ class ShareOverview:
 
 
 def share_overview(membership: Membership, today: date) -> ShareOverview:
-    """This round's contents, the coming rounds, the past ones and the season so far."""
+    """This round's contents, the coming rounds, the past ones and the season so far.
+
+    Only this membership's cells are read (`membership_split`), never the whole round.
+    """
     rounds = membership_rounds(membership)
+    own = {r.id for r in rounds}
     holds = holds_of(membership)
     current = next(
         (r for r in rounds if r.date >= today and r.status != RoundStatus.CANCELLED), None
@@ -340,24 +353,25 @@ def share_overview(membership: Membership, today: date) -> ShareOverview:
     shares: list[Share] = []
     crops: dict[int, Crop] = {}
     if current is not None:
-        split = round_split(current)
-        shares = [s for s in split.shares_of(membership.id) if s.quantity > 0]
-        crops = split.crops
+        part = membership_split(current, membership)
+        shares = part.received
+        crops = part.crops
+
+    def line(r: Round, received: list[Received] | None = None) -> RoundLine:
+        can_hold = r.date >= today and hold_refusal(r, r.date, own, today) is None
+        return RoundLine(r, holds.get(r.date), received or [], can_hold)
+
     past_rounds = [r for r in rounds if r.date < today]
     received = received_in(membership, [r.id for r in past_rounds if r.status in LOCKED])
     return ShareOverview(
         membership=membership,
         today=today,
-        current=RoundLine(current, holds.get(current.date)) if current else None,
+        current=line(current) if current else None,
         current_shares=shares,
         upcoming=[
-            RoundLine(r, holds.get(r.date))
-            for r in rounds
-            if r.date >= today and (current is None or r.id != current.id)
+            line(r) for r in rounds if r.date >= today and (current is None or r.id != current.id)
         ],
-        past=[
-            RoundLine(r, holds.get(r.date), received.get(r.id, [])) for r in reversed(past_rounds)
-        ],
+        past=[line(r, received.get(r.id, [])) for r in reversed(past_rounds)],
         season=season_to_date(membership),
         crops=crops,
     )

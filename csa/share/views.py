@@ -18,13 +18,12 @@ from markupsafe import Markup
 from wtforms.fields.choices import SelectChoice
 
 from csa.calendar.links import feed_url
-from csa.core.clock import utcnow
 from csa.errors import CsaError
 from csa.extensions import db
 from csa.models import HoldMode, Member, Membership, Role
 from csa.rounds import lifecycle as rounds_svc
 from csa.rounds import table as tables
-from csa.rounds.split import round_on, round_split
+from csa.rounds.split import membership_split, round_on
 from csa.share import operations as svc
 from csa.share.forms import HoldForm, OptOutForm
 from csa.ui import charts
@@ -113,7 +112,6 @@ def _share_page(member: Member | None, editable: bool) -> ResponseReturnValue:
         opt_out_form=_opt_out_form(membership) if editable else None,
         opted_out=svc.opt_out_ids(membership),
         season_chart=_season_chart(overview.season),
-        now=utcnow(),
         calendar_feed=feed_url(member) if editable and member else None,
     )
 
@@ -152,13 +150,13 @@ def round_page(date: str) -> ResponseReturnValue:
             abort(404)
     if round_.id not in {r.id for r in svc.membership_rounds(membership)}:
         abort(404)
-    split = round_split(round_)
+    part = membership_split(round_, membership)
     return render_template(
         "share/round.html",
         round=round_,
         membership=membership,
-        shares=[s for s in split.shares_of(membership.id) if s.quantity > 0],
-        crops=split.crops,
+        shares=part.received,
+        crops=part.crops,
         hold=svc.holds_of(membership).get(round_.date),
         text=tables.CellText(),
         own=own is not None and membership.member_id == own.id,

@@ -76,8 +76,21 @@ class LiveSplit:
     opt_outs: frozenset[tuple[int, int]]  # (membership_id, crop_id) of eligible memberships
     harvested: dict[int, int]  # crop_id -> milli
     splits: dict[int, CropSplit]
-    cells: dict[tuple[int, int], Share]
     by_membership: dict[int, list[Share]]  # each membership's shares, in crop name order
+    _cells: dict[tuple[int, int], Share] = field(default_factory=dict, repr=False)
+
+    @property
+    def cells(self) -> dict[tuple[int, int], Share]:
+        """(membership_id, crop_id) -> Share, built on first use (only whole-round pages
+        need it) and kept with the cached split."""
+        if not self._cells and self.splits:
+            self._cells.update(_index(self.splits))
+        return self._cells
+
+
+def _index(splits: dict[int, CropSplit]) -> dict[tuple[int, int], Share]:
+    """Every cell by (membership_id, crop_id); the crop id comes from the loop, not the share."""
+    return {(s.membership_id, cid): s for cid, split in splits.items() for s in split.shares}
 
 
 @dataclass
@@ -100,21 +113,19 @@ class RoundSplit:
     opt_outs: frozenset[tuple[int, int]] = frozenset()  # (membership_id, crop_id)
     index: dict[tuple[int, int], Share] | None = field(default=None, repr=False)
 
-    def __post_init__(self) -> None:
+    @property
+    def _index(self) -> dict[tuple[int, int], Share]:
         if self.index is None:
-            self.index = {
-                (s.membership_id, s.crop_id): s
-                for split in self.splits.values()
-                for s in split.shares
-            }
-        self._index = self.index
+            self.index = _index(self.splits)
+        return self.index
 
     def cell(self, membership_id: int, crop_id: int) -> Share | None:
         return self._index.get((membership_id, crop_id))
 
     def shares_of(self, membership_id: int) -> list[Share]:
         """The membership's shares, in crop name order."""
-        rows = [self._index.get((membership_id, c.id)) for c in self.crop_list]
+        index = self._index
+        rows = [index.get((membership_id, c.id)) for c in self.crop_list]
         return [r for r in rows if r is not None]
 
     @property
@@ -342,7 +353,6 @@ def _compute_live(round_: Round, extra: dict[int, int] | None = None) -> LiveSpl
     harvests = [CropHarvest(cid, qty, crops[cid][1]) for cid, qty in harvested.items()]
     balances = balances_before(on_date, [c.membership_id for c in claimants])
     splits = split_round(on_date.isoformat(), harvests, claimants, balances, opt_outs)
-    cells = {(s.membership_id, s.crop_id): s for split in splits.values() for s in split.shares}
     return LiveSplit(
         site_ids=site_ids,
         membership_ids=frozenset(weights),
@@ -350,7 +360,6 @@ def _compute_live(round_: Round, extra: dict[int, int] | None = None) -> LiveSpl
         opt_outs=opt_outs,
         harvested=harvested,
         splits=splits,
-        cells=cells,
         by_membership=_by_membership(splits, _crop_order(crops)),
     )
 
@@ -489,47 +498,51 @@ def round_split(round_: Round) -> RoundSplit:
     return stored_split(round_) if round_.status in LOCKED else compute_split(round_)
 
 
-def membership_split(round_: Round, membership: Membership) -> MemberSplit:
+def membership_split(
+    round_: Round, membership: Membership, crops: dict[int, Crop] | None = None
+) -> MemberSplit:
     """One membership's part of a round, without reading the whole round.
 
     Locked: its own allocation rows (about one per crop). Open: its cells of the cached
-    live split, which is computed once per data version, not per view.
+    live split, which is computed once per data version, not per view. `crops` (by id)
+    when the page has loaded them already.
     """
     mid = membership.id
     if round_.status in LOCKED:
         rows = db.session.execute(
             select(
+                Allocation.crop_id,
                 Allocation.units,
                 Allocation.entitled_num,
                 Allocation.entitled_den,
                 Allocation.balance_num,
                 Allocation.balance_den,
                 Allocation.donated,
-                Crop,
-            )
-            .join(Crop, Crop.id == Allocation.crop_id)
-            .where(Allocation.round_id == round_.id, Allocation.membership_id == mid)
+            ).where(Allocation.round_id == round_.id, Allocation.membership_id == mid)
         ).all()
         hold = db.session.scalar(
             select(Hold.mode).where(Hold.membership_id == mid, Hold.round_date == round_.date)
         )
-        crops = {row[-1].id: row[-1] for row in rows}
-        ordered = sorted(rows, key=lambda row: row[-1].name.lower())
+        known = crops if crops is not None else _crops({row[0] for row in rows})
+        mine = {row[0]: known[row[0]] for row in rows}
+        ordered = sorted(rows, key=lambda row: mine[row[0]].name.lower())
         shares = [
             stored_share(
-                mid, c.id, c.step_milli, units, Fraction(en, ed), Fraction(bn, bd), donated
+                mid, cid, mine[cid].step_milli, units, Fraction(en, ed), Fraction(bn, bd), donated
             )
-            for units, en, ed, bn, bd, donated, c in ordered
+            for cid, units, en, ed, bn, bd, donated in ordered
         ]
         in_round = bool(rows) or (hold is not None and membership.active_on(round_.date))
-        return MemberSplit(round_, mid, shares, crops, hold, in_round, stored=True)
+        return MemberSplit(round_, mid, shares, mine, hold, in_round, stored=True)
     live = live_split(round_)
     shares = live.by_membership.get(mid, [])
     return MemberSplit(
         round_,
         mid,
         list(shares),
-        _crops({s.crop_id for s in shares}),
+        {s.crop_id: known[s.crop_id] for s in shares}
+        if (known := crops) is not None
+        else _crops({s.crop_id for s in shares}),
         live.holds.get(mid),
         mid in live.membership_ids,
         stored=False,

@@ -7,6 +7,7 @@ as if it did not exist. Coordinators may look at any member's page, read-only.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -20,7 +21,7 @@ from wtforms.fields.choices import SelectChoice
 from csa.calendar.links import feed_url
 from csa.errors import CsaError
 from csa.extensions import db
-from csa.models import HoldMode, Member, Membership, Role
+from csa.models import Crop, HoldMode, Member, Membership, Role
 from csa.rounds import lifecycle as rounds_svc
 from csa.rounds import table as tables
 from csa.rounds.split import membership_split, round_on
@@ -28,7 +29,6 @@ from csa.share import operations as svc
 from csa.share.forms import HoldForm, OptOutForm
 from csa.ui import charts
 from csa.ui.access import STAFF, roles
-from csa.ui.formatting import format_quantity
 from csa.ui.forms import EmptyForm
 from csa.ui.labels import HOLD_LABELS, MEMBERSHIP_STATUS_LABELS
 from csa.ui.labels import ROUND_STATUS_LABELS as STATUS_LABELS
@@ -56,15 +56,21 @@ def _own_member() -> Member | None:
     return current_user.member if current_user.is_authenticated else None
 
 
-def _opt_out_form(membership: Membership) -> OptOutForm:
+def _opt_out_form(
+    membership: Membership,
+    active: list[Crop] | None = None,
+    opted_out: set[int] | None = None,
+) -> OptOutForm:
+    """The opt-out form; `active` and `opted_out` when the page has them loaded already."""
     form = OptOutForm()
-    form.crops.choices = [SelectChoice(c.id, c.name) for c in svc.active_crops()]
+    crops = svc.active_crops() if active is None else active
+    form.crops.choices = [SelectChoice(c.id, c.name) for c in crops]
     if not form.is_submitted():
-        form.crops.data = sorted(svc.opt_out_ids(membership))
+        form.crops.data = sorted(svc.opt_out_ids(membership) if opted_out is None else opted_out)
     return form
 
 
-def _season_chart(rows: list[svc.SeasonRow]) -> Markup | None:
+def _season_chart(rows: list[svc.SeasonRow], quantity: Callable[[int, str], str]) -> Markup | None:
     """The season so far as bars: received per crop, with a mark at the fair share."""
     if not rows:
         return None
@@ -76,8 +82,8 @@ def _season_chart(rows: list[svc.SeasonRow]) -> Markup | None:
             donated=row.donated,
             text=_(
                 "%(received)s of %(fair)s",
-                received=format_quantity(row.received, row.crop.unit),
-                fair=format_quantity(row.fair_shown, row.crop.unit),
+                received=quantity(row.received, row.crop.unit),
+                fair=quantity(row.fair_shown, row.crop.unit),
             ),
         )
         for row in rows
@@ -102,6 +108,9 @@ def _share_page(member: Member | None, editable: bool) -> ResponseReturnValue:
     if membership is None:
         return render_template("share/mine.html", member=member, overview=None)
     overview = svc.share_overview(membership, today)
+    # The page prints a quantity per crop of every past round: the formatter that looks the
+    # locale's symbols up once (csa/rounds/table.py) prints the same as format_quantity.
+    quantity = tables.CellText().quantity
     return render_template(
         "share/mine.html",
         member=member,
@@ -109,9 +118,14 @@ def _share_page(member: Member | None, editable: bool) -> ResponseReturnValue:
         editable=editable,
         hold_form=HoldForm(),
         cancel_form=EmptyForm(),
-        opt_out_form=_opt_out_form(membership) if editable else None,
-        opted_out=svc.opt_out_ids(membership),
-        season_chart=_season_chart(overview.season),
+        opt_out_form=(
+            _opt_out_form(membership, overview.active_crops, overview.opted_out)
+            if editable
+            else None
+        ),
+        opted_out=overview.opted_out,
+        season_chart=_season_chart(overview.season, quantity),
+        format_quantity=quantity,
         calendar_feed=feed_url(member) if editable and member else None,
     )
 

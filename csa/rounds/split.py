@@ -536,13 +536,13 @@ def membership_split(
         return MemberSplit(round_, mid, shares, mine, hold, in_round, stored=True)
     live = live_split(round_)
     shares = live.by_membership.get(mid, [])
+    ids = {s.crop_id for s in shares}
+    mine = {cid: crops[cid] for cid in ids} if crops is not None else _crops(ids)
     return MemberSplit(
         round_,
         mid,
         list(shares),
-        {s.crop_id: known[s.crop_id] for s in shares}
-        if (known := crops) is not None
-        else _crops({s.crop_id for s in shares}),
+        mine,
         live.holds.get(mid),
         mid in live.membership_ids,
         stored=False,

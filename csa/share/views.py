@@ -165,6 +165,7 @@ def round_page(date: str) -> ResponseReturnValue:
     if round_.id not in {r.id for r in svc.membership_rounds(membership)}:
         abort(404)
     part = membership_split(round_, membership)
+    text = tables.CellText()
     return render_template(
         "share/round.html",
         round=round_,
@@ -172,7 +173,8 @@ def round_page(date: str) -> ResponseReturnValue:
         shares=part.received,
         crops=part.crops,
         hold=svc.holds_of(membership).get(round_.date),
-        text=tables.CellText(),
+        text=text,
+        format_quantity=text.quantity,  # the formatter that looks the locale up once
         own=own is not None and membership.member_id == own.id,
     )
 

@@ -23,6 +23,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -106,9 +107,7 @@ def _pages(
     }
     for label, url in urls.items():
         client.get(url)  # warm: the first view after a change is timed on its own
-        _report(
-            label, _median_runs(args.runs, lambda u=url: _per_request(client, u, args.requests))
-        )
+        _report(label, _median_runs(args.runs, partial(_per_request, client, url, args.requests)))
     if args.profile:
         profile = cProfile.Profile()
         profile.enable()
@@ -158,7 +157,7 @@ def bench_demo(args: argparse.Namespace) -> None:
         with app.app_context():
             from csa.models import Membership, Round
 
-            status = db.session.get(Round, round_id).status.value
+            status = db.session.get_one(Round, round_id).status.value
             members = db.session.query(Membership).count()
         print(f"demo farm, {members} memberships, this round {round_date} ({status}):")
         _pages(app, client, round_date, mid, args)
@@ -202,7 +201,7 @@ def bench_big(args: argparse.Namespace) -> None:
         )
         _pages(app, client, round_date, mid, args)
         with app.app_context():
-            lock_round(db.session.get(Round, round_id))
+            lock_round(db.session.get_one(Round, round_id))
             db.session.commit()
         print("the same round, locked:")
         _pages(app, client, round_date, mid, args)

@@ -6,7 +6,7 @@ Services only flush; the request or command that calls them commits once.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
@@ -275,7 +275,7 @@ class SeasonRow:
         return self.received - self.fair
 
 
-def _locked_rows(membership: Membership) -> list[Any]:
+def _locked_rows(membership: Membership) -> Sequence[Any]:
     """The membership's allocations in locked rounds, as columns (one query serves the
     past rounds' contents and the season so far)."""
     return db.session.execute(

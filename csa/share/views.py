@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -43,6 +44,14 @@ def labels() -> dict[str, Any]:
         "hold_labels": HOLD_LABELS,
         "membership_status_labels": MEMBERSHIP_STATUS_LABELS,
     }
+
+
+@dataclass(frozen=True)
+class SeasonLine:
+    """One sentence of "Season so far", and its donated part (or "")."""
+
+    text: str
+    donated: str
 
 
 def _parse_date(iso: str) -> dt.date:
@@ -111,6 +120,28 @@ def _share_page(member: Member | None, editable: bool) -> ResponseReturnValue:
     # The page prints a quantity per crop of every past round: the formatter that looks the
     # locale's symbols up once (csa/rounds/table.py) prints the same as format_quantity.
     quantity = tables.CellText().quantity
+    # Each sentence is translated once and filled per row: a gettext call per row of the
+    # season and per crop of every past round was a third of the page's time.
+    received = _("You received %(received)s of %(crop)s, your fair share was %(fair)s.")
+    donated = _("(%(donated)s of it donated)")
+    season_lines = [
+        SeasonLine(
+            received
+            % {
+                "received": quantity(row.received, row.crop.unit),
+                "crop": row.crop.name,
+                "fair": quantity(row.fair_shown, row.crop.unit),
+            },
+            donated % {"donated": quantity(row.donated, row.crop.unit)} if row.donated else "",
+        )
+        for row in overview.season
+    ]
+    past_texts = {
+        line.round.id: ", ".join(
+            f"{item.crop.name} {quantity(item.quantity, item.crop.unit)}" for item in line.received
+        )
+        for line in overview.past
+    }
     return render_template(
         "share/mine.html",
         member=member,
@@ -126,6 +157,8 @@ def _share_page(member: Member | None, editable: bool) -> ResponseReturnValue:
         opted_out=overview.opted_out,
         season_chart=_season_chart(overview.season, quantity),
         format_quantity=quantity,
+        season_lines=season_lines,
+        past_texts=past_texts,
         calendar_feed=feed_url(member) if editable and member else None,
     )
 

@@ -20,11 +20,14 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
+    Table,
     Text,
     Time,
     UniqueConstraint,
+    event,
     select,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -410,6 +413,29 @@ class Lease(Model):
     name: Mapped[str] = mapped_column(String(50), primary_key=True)
     holder: Mapped[str] = mapped_column(String(100))
     expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class DataVersion(Model):
+    """One row counting writes to what a split depends on (csa/rounds/freshness.py bumps it).
+
+    Every worker caches open rounds' splits keyed by (token, value) and reads this row per
+    view; the random token tells databases apart (a test's fresh database starts at 0 too).
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(32))
+    value: Mapped[int] = mapped_column(db.BigInteger, default=0)
+
+
+def new_version_token() -> str:
+    """A random token for a fresh data_version row."""
+    return secrets.token_hex(8)
+
+
+@event.listens_for(DataVersion.__table__, "after_create")
+def _seed_data_version(target: Table, connection: Connection, **_kw: object) -> None:
+    # create_all (tests, the demo) gets the row the migration inserts.
+    connection.execute(target.insert().values(id=1, token=new_version_token(), value=0))
 
 
 class OutboxMessage(Model):

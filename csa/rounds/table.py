@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -62,8 +63,8 @@ class RoundTable:
         return sum(len(g.rows) for g in self.groups)
 
 
-def build_table(split: RoundSplit, holds: list[tuple[Membership, HoldMode]]) -> RoundTable:
-    """Arrange a split for the page; `holds` adds members on hold the split does not list."""
+def build_table(split: RoundSplit, holds: Iterable[tuple[Membership, HoldMode]] = ()) -> RoundTable:
+    """Arrange a split for the page (it lists every hold; `holds` may add more, as before)."""
     crops = split.crop_list
     hold_of = dict(split.holds)
     memberships = dict(split.memberships)

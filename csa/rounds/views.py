@@ -35,7 +35,7 @@ from csa.rounds import lifecycle as rounds_svc
 from csa.rounds import table as tables
 from csa.rounds.forms import AddRoundForm, LockForm, ReopenForm
 from csa.rounds.lifecycle import lock_round, reopen_round
-from csa.rounds.split import export_csv, round_split
+from csa.rounds.split import export_csv, membership_split, round_split
 from csa.rounds.urls import round_or_404
 from csa.share import operations as share_svc
 from csa.ui import charts
@@ -196,7 +196,7 @@ def create() -> ResponseReturnValue:
 def show(date: str) -> ResponseReturnValue:
     round_ = round_or_404(date)
     split = round_split(round_)
-    table = tables.build_table(split, share_svc.round_holds(round_))
+    table = tables.build_table(split)
     return render_template(
         "rounds/show.html",
         round=round_,
@@ -284,16 +284,15 @@ def explain(date: str, membership_id: int) -> ResponseReturnValue:
     # A member may only see its own household; someone else's answers 404, as if absent.
     if current_user.role == Role.MEMBER and membership.member_id != current_user.member_id:
         abort(404)
-    split = round_split(round_)
-    holds = dict(split.holds) | {m.id: mode for m, mode in share_svc.round_holds(round_)}
-    if membership.id not in split.memberships and membership.id not in holds:
+    part = membership_split(round_, membership)
+    if not part.in_round:
         abort(404)
     return render_template(
         "rounds/explain.html",
         round=round_,
         membership=membership,
-        shares=split.shares_of(membership.id),
-        crops=split.crops,
-        hold=holds.get(membership.id),
+        shares=part.shares,
+        crops=part.crops,
+        hold=part.hold,
         text=tables.CellText(),
     )

@@ -6,7 +6,7 @@ Services only flush; the request or command that calls them commits once.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
@@ -34,7 +34,7 @@ from csa.models import (
     RoundStatus,
     Season,
 )
-from csa.rounds.split import LOCKED, holds_at, round_split, sites_serving
+from csa.rounds.split import LOCKED, holds_at, membership_split, sites_serving
 
 OPEN = OPEN_STATES
 
@@ -99,7 +99,7 @@ def membership_rounds(membership: Membership) -> list[Round]:
     ).all()
     given = set(
         db.session.scalars(
-            select(Allocation.round_id).where(Allocation.membership_id == membership.id)
+            select(Allocation.round_id).where(Allocation.membership_id == membership.id).distinct()
         )
     )
     rhythm = membership.site.rhythm
@@ -145,31 +145,39 @@ def received_in(membership: Membership, round_ids: Iterable[int]) -> dict[int, l
     return out
 
 
-def _check_round_for_hold(membership: Membership, round_date: date, today: date) -> Round:
-    """The round a hold may be set on or cleared from, or a message saying why not."""
-    round_ = db.session.scalar(select(Round).where(Round.date == round_date))
-    if round_ is None or round_.id not in {r.id for r in membership_rounds(membership)}:
-        raise ValidationFailed(
-            _("There is no round of yours on %(date)s.", date=round_date.isoformat())
-        )
+def hold_refusal(
+    round_: Round | None, round_date: date, own_round_ids: Collection[int], today: date
+) -> str | None:
+    """Why a hold cannot be set on or cleared from this round now, or None if it can.
+
+    The one place the rule lives: `set_hold` / `clear_hold` refuse with this message, and
+    the "my share" page shows the hold controls only where it is None.
+    """
+    if round_ is None or round_.id not in own_round_ids:
+        return _("There is no round of yours on %(date)s.", date=round_date.isoformat())
     if round_.status == RoundStatus.CANCELLED:
-        raise ValidationFailed(
-            _("The round on %(date)s is cancelled.", date=round_date.isoformat())
-        )
+        return _("The round on %(date)s is cancelled.", date=round_date.isoformat())
     if round_date < today:
-        raise ValidationFailed(
-            _("The round on %(date)s is past; it cannot change.", date=round_date.isoformat())
-        )
+        return _("The round on %(date)s is past; it cannot change.", date=round_date.isoformat())
     # Past the cutoff the scheduler is about to lock it: a hold now would change the
     # split under the packers' feet, so it counts as locked.
     past_cutoff = round_.cutoff_at is not None and utcnow() >= round_.cutoff_at
     if round_.status not in OPEN or past_cutoff:
-        raise ValidationFailed(
-            _(
-                "The round on %(date)s is locked: its shares are packed already.",
-                date=round_date.isoformat(),
-            )
+        return _(
+            "The round on %(date)s is locked: its shares are packed already.",
+            date=round_date.isoformat(),
         )
+    return None
+
+
+def _check_round_for_hold(membership: Membership, round_date: date, today: date) -> Round:
+    """The round a hold may be set on or cleared from, or a message saying why not."""
+    round_ = db.session.scalar(select(Round).where(Round.date == round_date))
+    own = {r.id for r in membership_rounds(membership)} if round_ is not None else set()
+    refusal = hold_refusal(round_, round_date, own, today)
+    if refusal is not None:
+        raise ValidationFailed(refusal)
+    assert round_ is not None  # hold_refusal refuses a missing round
     return round_
 
 
@@ -268,32 +276,59 @@ class SeasonRow:
         return self.received - self.fair
 
 
+def _locked_rows(membership: Membership) -> Sequence[Any]:
+    """The membership's allocations in locked rounds, as columns (one query serves the
+    past rounds' contents and the season so far)."""
+    return db.session.execute(
+        select(
+            Allocation.round_id,
+            Allocation.crop_id,
+            Allocation.quantity_milli,
+            Allocation.entitled_num,
+            Allocation.entitled_den,
+            Allocation.donated,
+        )
+        .join(Round, Round.id == Allocation.round_id)
+        .where(Allocation.membership_id == membership.id, Round.status.in_(LOCKED))
+    ).all()
+
+
+def _season_rows(rows: Iterable[Any], crops: dict[int, Crop]) -> list[SeasonRow]:
+    by_crop: dict[int, SeasonRow] = {}
+    for _round_id, crop_id, quantity, num, den, donated in rows:
+        crop = crops[crop_id]
+        row = by_crop.setdefault(crop_id, SeasonRow(crop))
+        row.received += quantity
+        row.donated += quantity if donated else 0
+        row.fair += Fraction(num, den) * crop.step_milli
+        row.rounds += 1
+    return sorted(by_crop.values(), key=lambda r: r.crop.name.lower())
+
+
+def _received_rows(
+    rows: Iterable[Any], round_ids: Collection[int], crops: dict[int, Crop]
+) -> dict[int, list[Received]]:
+    out: dict[int, list[Received]] = defaultdict(list)
+    for round_id, crop_id, quantity, _num, _den, donated in rows:
+        if quantity > 0 and round_id in round_ids:
+            out[round_id].append(Received(crops[crop_id], quantity, donated))
+    for items in out.values():
+        items.sort(key=lambda r: r.crop.name)
+    return out
+
+
+def all_crops() -> dict[int, Crop]:
+    """Every crop by id (a farm has a few dozen), loaded once for a page."""
+    return {c.id: c for c in db.session.scalars(select(Crop).order_by(Crop.name))}
+
+
 def season_to_date(membership: Membership) -> list[SeasonRow]:
     """Per crop, the sums over the membership's locked rounds: received vs fair entitlement.
 
     The entitlement is stored in steps; it is turned into thousandths with the crop's
     current step.
     """
-    rows = db.session.execute(
-        select(
-            Allocation.quantity_milli,
-            Allocation.entitled_num,
-            Allocation.entitled_den,
-            Allocation.donated,
-            Crop,
-        )
-        .join(Round, Round.id == Allocation.round_id)
-        .join(Crop, Crop.id == Allocation.crop_id)
-        .where(Allocation.membership_id == membership.id, Round.status.in_(LOCKED))
-    ).all()
-    by_crop: dict[int, SeasonRow] = {}
-    for quantity, num, den, donated, crop in rows:
-        row = by_crop.setdefault(crop.id, SeasonRow(crop))
-        row.received += quantity
-        row.donated += quantity if donated else 0
-        row.fair += Fraction(num, den) * crop.step_milli
-        row.rounds += 1
-    return sorted(by_crop.values(), key=lambda r: r.crop.name.lower())
+    return _season_rows(_locked_rows(membership), all_crops())
 
 
 def round_holds(round_: Round) -> list[tuple[Membership, HoldMode]]:
@@ -315,6 +350,7 @@ class RoundLine:
     round: Round
     hold: HoldMode | None = None
     received: list[Received] = field(default_factory=list)
+    can_hold: bool = False  # a hold may be set or cleared now (see hold_refusal)
 
 
 @dataclass
@@ -329,36 +365,45 @@ class ShareOverview:
     past: list[RoundLine]
     season: list[SeasonRow]
     crops: dict[int, Crop]
+    active_crops: list[Crop] = field(default_factory=list)  # for the opt-out form
+    opted_out: set[int] = field(default_factory=set)  # crop ids
 
 
 def share_overview(membership: Membership, today: date) -> ShareOverview:
-    """This round's contents, the coming rounds, the past ones and the season so far."""
+    """This round's contents, the coming rounds, the past ones and the season so far.
+
+    Only this membership's rows are read (`membership_split` for this round, one query of
+    its locked allocations for the rest), never a whole round; crops are loaded once.
+    """
     rounds = membership_rounds(membership)
+    own = {r.id for r in rounds}
     holds = holds_of(membership)
+    crops = all_crops()
     current = next(
         (r for r in rounds if r.date >= today and r.status != RoundStatus.CANCELLED), None
     )
     shares: list[Share] = []
-    crops: dict[int, Crop] = {}
     if current is not None:
-        split = round_split(current)
-        shares = [s for s in split.shares_of(membership.id) if s.quantity > 0]
-        crops = split.crops
+        shares = membership_split(current, membership, crops).received
+
+    def line(r: Round, received: list[Received] | None = None) -> RoundLine:
+        can_hold = r.date >= today and hold_refusal(r, r.date, own, today) is None
+        return RoundLine(r, holds.get(r.date), received or [], can_hold)
+
     past_rounds = [r for r in rounds if r.date < today]
-    received = received_in(membership, [r.id for r in past_rounds if r.status in LOCKED])
+    locked_rows = _locked_rows(membership)
+    received = _received_rows(locked_rows, {r.id for r in past_rounds if r.status in LOCKED}, crops)
     return ShareOverview(
         membership=membership,
         today=today,
-        current=RoundLine(current, holds.get(current.date)) if current else None,
+        current=line(current) if current else None,
         current_shares=shares,
         upcoming=[
-            RoundLine(r, holds.get(r.date))
-            for r in rounds
-            if r.date >= today and (current is None or r.id != current.id)
+            line(r) for r in rounds if r.date >= today and (current is None or r.id != current.id)
         ],
-        past=[
-            RoundLine(r, holds.get(r.date), received.get(r.id, [])) for r in reversed(past_rounds)
-        ],
-        season=season_to_date(membership),
+        past=[line(r, received.get(r.id, [])) for r in reversed(past_rounds)],
+        season=_season_rows(locked_rows, crops),
         crops=crops,
+        active_crops=[c for c in crops.values() if c.active],
+        opted_out=opt_out_ids(membership),
     )

@@ -7,6 +7,8 @@ as if it did not exist. Coordinators may look at any member's page, read-only.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -18,18 +20,16 @@ from markupsafe import Markup
 from wtforms.fields.choices import SelectChoice
 
 from csa.calendar.links import feed_url
-from csa.core.clock import utcnow
 from csa.errors import CsaError
 from csa.extensions import db
-from csa.models import HoldMode, Member, Membership, Role
+from csa.models import Crop, HoldMode, Member, Membership, Role
 from csa.rounds import lifecycle as rounds_svc
 from csa.rounds import table as tables
-from csa.rounds.split import round_on, round_split
+from csa.rounds.split import membership_split, round_on
 from csa.share import operations as svc
 from csa.share.forms import HoldForm, OptOutForm
 from csa.ui import charts
 from csa.ui.access import STAFF, roles
-from csa.ui.formatting import format_quantity
 from csa.ui.forms import EmptyForm
 from csa.ui.labels import HOLD_LABELS, MEMBERSHIP_STATUS_LABELS
 from csa.ui.labels import ROUND_STATUS_LABELS as STATUS_LABELS
@@ -46,6 +46,14 @@ def labels() -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class SeasonLine:
+    """One sentence of "Season so far", and its donated part (or "")."""
+
+    text: str
+    donated: str
+
+
 def _parse_date(iso: str) -> dt.date:
     try:
         return dt.date.fromisoformat(iso)
@@ -57,15 +65,21 @@ def _own_member() -> Member | None:
     return current_user.member if current_user.is_authenticated else None
 
 
-def _opt_out_form(membership: Membership) -> OptOutForm:
+def _opt_out_form(
+    membership: Membership,
+    active: list[Crop] | None = None,
+    opted_out: set[int] | None = None,
+) -> OptOutForm:
+    """The opt-out form; `active` and `opted_out` when the page has them loaded already."""
     form = OptOutForm()
-    form.crops.choices = [SelectChoice(c.id, c.name) for c in svc.active_crops()]
+    crops = svc.active_crops() if active is None else active
+    form.crops.choices = [SelectChoice(c.id, c.name) for c in crops]
     if not form.is_submitted():
-        form.crops.data = sorted(svc.opt_out_ids(membership))
+        form.crops.data = sorted(svc.opt_out_ids(membership) if opted_out is None else opted_out)
     return form
 
 
-def _season_chart(rows: list[svc.SeasonRow]) -> Markup | None:
+def _season_chart(rows: list[svc.SeasonRow], quantity: Callable[[int, str], str]) -> Markup | None:
     """The season so far as bars: received per crop, with a mark at the fair share."""
     if not rows:
         return None
@@ -77,8 +91,8 @@ def _season_chart(rows: list[svc.SeasonRow]) -> Markup | None:
             donated=row.donated,
             text=_(
                 "%(received)s of %(fair)s",
-                received=format_quantity(row.received, row.crop.unit),
-                fair=format_quantity(row.fair_shown, row.crop.unit),
+                received=quantity(row.received, row.crop.unit),
+                fair=quantity(row.fair_shown, row.crop.unit),
             ),
         )
         for row in rows
@@ -103,6 +117,31 @@ def _share_page(member: Member | None, editable: bool) -> ResponseReturnValue:
     if membership is None:
         return render_template("share/mine.html", member=member, overview=None)
     overview = svc.share_overview(membership, today)
+    # The page prints a quantity per crop of every past round: the formatter that looks the
+    # locale's symbols up once (csa/rounds/table.py) prints the same as format_quantity.
+    quantity = tables.CellText().quantity
+    # Each sentence is translated once and filled per row: a gettext call per row of the
+    # season and per crop of every past round was a third of the page's time.
+    received = _("You received %(received)s of %(crop)s, your fair share was %(fair)s.")
+    donated = _("(%(donated)s of it donated)")
+    season_lines = [
+        SeasonLine(
+            received
+            % {
+                "received": quantity(row.received, row.crop.unit),
+                "crop": row.crop.name,
+                "fair": quantity(row.fair_shown, row.crop.unit),
+            },
+            donated % {"donated": quantity(row.donated, row.crop.unit)} if row.donated else "",
+        )
+        for row in overview.season
+    ]
+    past_texts = {
+        line.round.id: ", ".join(
+            f"{item.crop.name} {quantity(item.quantity, item.crop.unit)}" for item in line.received
+        )
+        for line in overview.past
+    }
     return render_template(
         "share/mine.html",
         member=member,
@@ -110,10 +149,16 @@ def _share_page(member: Member | None, editable: bool) -> ResponseReturnValue:
         editable=editable,
         hold_form=HoldForm(),
         cancel_form=EmptyForm(),
-        opt_out_form=_opt_out_form(membership) if editable else None,
-        opted_out=svc.opt_out_ids(membership),
-        season_chart=_season_chart(overview.season),
-        now=utcnow(),
+        opt_out_form=(
+            _opt_out_form(membership, overview.active_crops, overview.opted_out)
+            if editable
+            else None
+        ),
+        opted_out=overview.opted_out,
+        season_chart=_season_chart(overview.season, quantity),
+        format_quantity=quantity,
+        season_lines=season_lines,
+        past_texts=past_texts,
         calendar_feed=feed_url(member) if editable and member else None,
     )
 
@@ -152,15 +197,17 @@ def round_page(date: str) -> ResponseReturnValue:
             abort(404)
     if round_.id not in {r.id for r in svc.membership_rounds(membership)}:
         abort(404)
-    split = round_split(round_)
+    part = membership_split(round_, membership)
+    text = tables.CellText()
     return render_template(
         "share/round.html",
         round=round_,
         membership=membership,
-        shares=[s for s in split.shares_of(membership.id) if s.quantity > 0],
-        crops=split.crops,
+        shares=part.received,
+        crops=part.crops,
         hold=svc.holds_of(membership).get(round_.date),
-        text=tables.CellText(),
+        text=text,
+        format_quantity=text.quantity,  # the formatter that looks the locale up once
         own=own is not None and membership.member_id == own.id,
     )
 

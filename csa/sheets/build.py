@@ -294,8 +294,8 @@ def sheet_data(
 ) -> RoundSheets:
     """Gather everything the sheets print, formatted for the current locale.
 
-    :param away: holds not in the split (a stored split leaves out members whose share
-        went to the others); they are listed apart on the pickup list.
+    :param away: extra holds to list; none are needed, since a `RoundSplit` carries every
+        hold, also the members whose share went to the others (listed apart).
     :param site_ids: only these sites (a preview needs one).
     """
     fmt = QuantityFormatter()
@@ -307,6 +307,8 @@ def sheet_data(
         for s in crop_split.shares if crop_split else ():
             shares[s.membership_id].append(s)
 
+    # The read model is complete (csa/rounds/split.py): its holds include the members
+    # whose share went to the others, so nothing is added here unless a caller insists.
     memberships = dict(split.memberships)
     holds = dict(split.holds)
     for m, away_mode in away:

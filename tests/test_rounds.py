@@ -22,7 +22,6 @@ from csa.models import (
 )
 from csa.rounds.split import CSV_COLUMNS, compute_split, round_split
 from csa.rounds.table import build_table
-from csa.share.operations import round_holds
 from tests.factories import add_member, make_farm
 
 TUESDAY = date(2027, 5, 4)
@@ -93,7 +92,7 @@ def test_round_page_shows_the_split(app, client, db, farm_round, coordinator):
 def test_totals_equal_the_cells_and_conserve_the_harvest(app, db, farm_round):
     farm, members, round_ = farm_round
     split = compute_split(round_)
-    table = build_table(split, round_holds(round_))
+    table = build_table(split)
     for i, crop in enumerate(table.crops):
         cells = [split.cell(m.id, crop.id) for m in members[:3]]
         total = sum(c.quantity for c in cells if c)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -63,14 +62,11 @@ class RoundTable:
         return sum(len(g.rows) for g in self.groups)
 
 
-def build_table(split: RoundSplit, holds: Iterable[tuple[Membership, HoldMode]] = ()) -> RoundTable:
-    """Arrange a split for the page (it lists every hold; `holds` may add more, as before)."""
+def build_table(split: RoundSplit) -> RoundTable:
+    """Arrange a split for the page; the split lists every hold, nothing is patched in."""
     crops = split.crop_list
     hold_of = dict(split.holds)
     memberships = dict(split.memberships)
-    for membership, mode in holds:
-        hold_of.setdefault(membership.id, mode)
-        memberships.setdefault(membership.id, membership)
     ordered = sorted(
         memberships.values(),
         key=lambda m: (place_key(m.site.name, m.site_id), person_key(m.member.name, m.id)),

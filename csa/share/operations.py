@@ -18,7 +18,6 @@ from sqlalchemy.orm import joinedload
 
 from csa.core.allocation import Share
 from csa.core.clock import utcnow
-from csa.core.names import person_key, place_key
 from csa.errors import ValidationFailed
 from csa.extensions import changed_rows, db
 from csa.models import (
@@ -34,7 +33,7 @@ from csa.models import (
     RoundStatus,
     Season,
 )
-from csa.rounds.split import LOCKED, holds_at, membership_split, sites_serving
+from csa.rounds.split import LOCKED, membership_split
 
 OPEN = OPEN_STATES
 
@@ -329,18 +328,6 @@ def season_to_date(membership: Membership) -> list[SeasonRow]:
     current step.
     """
     return _season_rows(_locked_rows(membership), all_crops())
-
-
-def round_holds(round_: Round) -> list[tuple[Membership, HoldMode]]:
-    """Memberships on hold for a round at the sites it serves, with what happens to the share."""
-    sites = sites_serving(round_.schedule_date)
-    return sorted(
-        holds_at(round_, [s.id for s in sites]),
-        key=lambda pair: (
-            place_key(pair[0].site.name, pair[0].site_id),
-            person_key(pair[0].member.name, pair[0].id),
-        ),
-    )
 
 
 @dataclass

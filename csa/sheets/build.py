@@ -32,7 +32,7 @@ import re
 import tempfile
 import threading
 from collections import Counter, defaultdict, deque
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -59,7 +59,7 @@ from csa.models import (
     Round,
     RoundStatus,
 )
-from csa.rounds.split import RoundSplit, holds_at, round_split, sites_serving
+from csa.rounds.split import RoundSplit, round_split, sites_serving
 from csa.sheets.pdf import page_numbers, render_document, warm_up, write_document
 from csa.ui.formatting import QuantityFormatter, format_clock, format_quantity
 
@@ -287,15 +287,12 @@ def _poster_font(labels: list[str], columns: list[PosterColumn]) -> tuple[float,
     return best
 
 
-def sheet_data(
-    split: RoundSplit,
-    away: Iterable[tuple[Membership, HoldMode]] = (),
-    site_ids: Collection[int] | None = None,
-) -> RoundSheets:
+def sheet_data(split: RoundSplit, site_ids: Collection[int] | None = None) -> RoundSheets:
     """Gather everything the sheets print, formatted for the current locale.
 
-    :param away: extra holds to list; none are needed, since a `RoundSplit` carries every
-        hold, also the members whose share went to the others (listed apart).
+    A `RoundSplit` carries every hold, also the members whose share went to the others
+    (listed apart), so nothing is patched in here.
+
     :param site_ids: only these sites (a preview needs one).
     """
     fmt = QuantityFormatter()
@@ -307,13 +304,8 @@ def sheet_data(
         for s in crop_split.shares if crop_split else ():
             shares[s.membership_id].append(s)
 
-    # The read model is complete (csa/rounds/split.py): its holds include the members
-    # whose share went to the others, so nothing is added here unless a caller insists.
     memberships = dict(split.memberships)
     holds = dict(split.holds)
-    for m, away_mode in away:
-        memberships.setdefault(m.id, m)
-        holds.setdefault(m.id, away_mode)
     sites: dict[int, PickupSite] = {s.id: s for s in split.sites}
     for m in memberships.values():
         sites.setdefault(m.site_id, m.site)
@@ -986,13 +978,7 @@ def round_sheet_data(
     with _fewer_gc_passes():
         if split is None:
             split = round_split(round_)
-        wanted = (
-            set(site_ids)
-            if site_ids is not None
-            else {s.id for s in split.sites} | {m.site_id for m in split.memberships.values()}
-        )
-        away = [(m, mode) for m, mode in holds_at(round_, wanted) if m.id not in split.memberships]
-        return sheet_data(split, away=away, site_ids=site_ids)
+        return sheet_data(split, site_ids=site_ids)
 
 
 def render_site_preview(round_: Round, site: PickupSite) -> bytes:

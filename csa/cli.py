@@ -107,7 +107,7 @@ def export_members_command(season_name: str | None) -> None:
 
     from csa.models import Season
     from csa.register.csv_io import export_members
-    from csa.register.operations import RegisterFilter, memberships_select
+    from csa.register.queries import RegisterFilter, memberships_select
 
     flt = RegisterFilter()
     if season_name is not None:

@@ -85,6 +85,10 @@ class RoundAction(enum.StrEnum):
     DISTRIBUTE = "distribute"
 
 
+# A membership in these states holds its place at a site (a paused one keeps it).
+OCCUPYING = (MembershipStatus.ACTIVE, MembershipStatus.PAUSED)
+
+
 class HoldMode(enum.StrEnum):
     DONATE = "donate"
     OTHERS = "others"

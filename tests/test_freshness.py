@@ -29,6 +29,7 @@ from csa.rounds import lifecycle as rounds_svc
 from csa.rounds.freshness import current_version, live_splits
 from csa.rounds.split import compute_split, membership_split, round_split, stored_split
 from csa.share import operations as share_svc
+from csa.share import queries as share_queries
 from tests.factories import add_member, make_farm
 from tests.test_rounds import NEXT_TUESDAY, TUESDAY, harvest, make_round
 
@@ -261,7 +262,7 @@ def test_hold_controls_follow_the_rule_in_python(app, db, world, today):
     db.session.commit()
     rounds_svc.lock_round(later)
     db.session.commit()
-    overview = share_svc.share_overview(members[0], today["value"])
+    overview = share_queries.share_overview(members[0], today["value"])
     flags = {line.round.date: line.can_hold for line in [overview.current, *overview.upcoming]}
     assert flags[TUESDAY] is True
     assert flags[NEXT_TUESDAY] is False

@@ -21,7 +21,7 @@ from csa.models import (
 from csa.rounds import lifecycle as rounds_svc
 from csa.rounds.lifecycle import lock_round
 from csa.rounds.split import compute_split
-from csa.share import operations as share_svc
+from csa.share import queries as share_queries
 from tests.factories import add_member, make_farm
 from tests.test_rounds import NEXT_TUESDAY, TUESDAY, harvest, make_round
 
@@ -222,7 +222,7 @@ def test_season_to_date_after_two_locked_rounds(app, client, db, setup, member_l
     db.session.commit()
     today.set(date(2027, 5, 12))
 
-    rows = {r.crop.name: r for r in share_svc.season_to_date(members[0])}
+    rows = {r.crop.name: r for r in share_queries.season_to_date(members[0])}
     allocations = db.session.scalars(
         select(Allocation).where(Allocation.membership_id == members[0].id)
     ).all()
@@ -313,23 +313,23 @@ def test_current_membership_prefers_this_season(app, db):
     membership = add_member(farm)
     db.session.commit()
     member = membership.member
-    assert share_svc.current_membership(member, date(2027, 6, 1)) == membership
-    assert share_svc.current_membership(member, date(2026, 1, 1)) == membership  # upcoming
-    assert share_svc.current_membership(member, date(2028, 1, 1)) == membership  # latest
+    assert share_queries.current_membership(member, date(2027, 6, 1)) == membership
+    assert share_queries.current_membership(member, date(2026, 1, 1)) == membership  # upcoming
+    assert share_queries.current_membership(member, date(2028, 1, 1)) == membership  # latest
 
 
 @pytest.mark.parametrize(
     ("step", "decimals"), [(50, 2), (100, 1), (1000, 0), (1, 3), (250, 2), (5000, 0)]
 )
 def test_step_precision(step, decimals):
-    assert share_svc.step_precision(step) == decimals
+    assert share_queries.step_precision(step) == decimals
 
 
 def test_round_to_precision_is_half_up():
-    assert share_svc.round_to_precision(Fraction(12_415), 2) == 12_420
-    assert share_svc.round_to_precision(Fraction(12_414), 2) == 12_410
-    assert share_svc.round_to_precision(Fraction(2_500), 0) == 3_000
-    assert share_svc.round_to_precision(Fraction(1, 3), 3) == 0
+    assert share_queries.round_to_precision(Fraction(12_415), 2) == 12_420
+    assert share_queries.round_to_precision(Fraction(12_414), 2) == 12_410
+    assert share_queries.round_to_precision(Fraction(2_500), 0) == 3_000
+    assert share_queries.round_to_precision(Fraction(1, 3), 3) == 0
 
 
 def test_rounds_of_a_membership_follow_its_site(app, db):
@@ -339,8 +339,8 @@ def test_rounds_of_a_membership_follow_its_site(app, db):
     for day in (TUESDAY, date(2027, 5, 6), NEXT_TUESDAY):
         db.session.add(Round(date=day))
     db.session.commit()
-    assert [r.date for r in share_svc.membership_rounds(tuesday)] == [TUESDAY, NEXT_TUESDAY]
-    assert [r.date for r in share_svc.membership_rounds(thursday)] == [date(2027, 5, 6)]
+    assert [r.date for r in share_queries.membership_rounds(tuesday)] == [TUESDAY, NEXT_TUESDAY]
+    assert [r.date for r in share_queries.membership_rounds(thursday)] == [date(2027, 5, 6)]
 
 
 def test_my_share_links_the_private_calendar_feed(app, client, db, setup, member_login):

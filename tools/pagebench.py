@@ -124,15 +124,15 @@ def _current(app: Flask, email: str) -> tuple[int, str, int, int]:
     from csa.extensions import db
     from csa.models import HarvestEntry, User
     from csa.rounds.lifecycle import farm_today
-    from csa.share import operations as svc
+    from csa.share import queries
 
     with app.app_context():
         user = db.session.scalar(select(User).where(User.email == email))
         assert user is not None
         assert user.member is not None
-        membership = svc.current_membership(user.member, farm_today())
+        membership = queries.current_membership(user.member, farm_today())
         assert membership is not None
-        overview = svc.share_overview(membership, farm_today())
+        overview = queries.share_overview(membership, farm_today())
         assert overview.current is not None
         round_ = overview.current.round
         crop_id = db.session.scalar(

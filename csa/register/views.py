@@ -41,6 +41,7 @@ from csa.models import (
 )
 from csa.register import csv_io as register_csv
 from csa.register import operations as svc
+from csa.register import queries
 from csa.register.forms import (
     STATUS_LABELS,
     ImportForm,
@@ -84,7 +85,7 @@ def _status(form: FlaskForm) -> int:
 # --- the register ----------------------------------------------------------------------
 
 
-def _register_filter() -> tuple[svc.RegisterFilter, Season | None, RegisterFilterForm]:
+def _register_filter() -> tuple[queries.RegisterFilter, Season | None, RegisterFilterForm]:
     """Read the list's filters from the query string; no season given means the default one."""
     seasons = db.session.scalars(select(Season).order_by(Season.start.desc())).all()
     sites = db.session.scalars(select(PickupSite).order_by(PickupSite.name)).all()
@@ -96,10 +97,10 @@ def _register_filter() -> tuple[svc.RegisterFilter, Season | None, RegisterFilte
     elif parse_id(season_arg) is not None:
         season = next((s for s in seasons if s.id == parse_id(season_arg)), None)
     else:
-        season = svc.default_season()
+        season = queries.default_season()
     status_arg = request.args.get("status", "")
     status = MembershipStatus(status_arg) if status_arg in set(MembershipStatus) else None
-    flt = svc.RegisterFilter(
+    flt = queries.RegisterFilter(
         q=request.args.get("q", "")[:200],
         season_id=season.id if season else None,
         site_id=id_arg("site"),
@@ -129,7 +130,7 @@ def _register_filter() -> tuple[svc.RegisterFilter, Season | None, RegisterFilte
 def memberships() -> ResponseReturnValue:
     """List the register, filtered, with places taken per site and counts per share type."""
     flt, season, form = _register_filter()
-    page = db.paginate(svc.memberships_select(flt), per_page=PER_PAGE, error_out=False)
+    page = db.paginate(queries.memberships_select(flt), per_page=PER_PAGE, error_out=False)
     args = {k: v for k, v in request.args.items() if k != "page"}
     args["season"] = str(season.id) if season else "all"
     return render_template(
@@ -138,8 +139,8 @@ def memberships() -> ResponseReturnValue:
         page=page,
         season=season,
         args=args,
-        site_counts=svc.site_counts(season) if season else [],
-        type_counts=svc.share_type_counts(season) if season else [],
+        site_counts=queries.site_counts(season) if season else [],
+        type_counts=queries.share_type_counts(season) if season else [],
         action_form=EmptyForm(),
     )
 
@@ -149,7 +150,7 @@ def memberships() -> ResponseReturnValue:
 def export() -> ResponseReturnValue:
     """Download the filtered register as CSV, in the columns the import reads."""
     flt, season, _form = _register_filter()
-    text = register_csv.export_members(db.session.scalars(svc.memberships_select(flt)))
+    text = register_csv.export_members(db.session.scalars(queries.memberships_select(flt)))
     name = secure_filename(f"register-{season.name if season else 'all'}.csv") or "register.csv"
     # The BOM makes Excel read the file as UTF-8; the import accepts it.
     return Response(
@@ -221,7 +222,7 @@ def _membership_choices(form: MembershipForm, current: Membership | None = None)
         ]
     )
     if current is None and request.method == "GET":
-        default = svc.default_season()
+        default = queries.default_season()
         if default is not None:
             form.season.data = default.id
 

@@ -37,7 +37,7 @@ from csa.rounds.forms import AddRoundForm, LockForm, ReopenForm
 from csa.rounds.lifecycle import lock_round, reopen_round
 from csa.rounds.split import export_csv, membership_split, round_split
 from csa.rounds.urls import round_or_404
-from csa.share import operations as share_svc
+from csa.share import queries as share_queries
 from csa.ui import charts
 from csa.ui.access import ANY_USER, FIELD, STAFF, roles, safe_next
 from csa.ui.formatting import format_quantity, unit_label
@@ -278,7 +278,7 @@ def export(date: str) -> ResponseReturnValue:
 @roles(*ANY_USER)
 def explain(date: str, membership_id: int) -> ResponseReturnValue:
     round_ = round_or_404(date)
-    membership = share_svc.get_membership(membership_id)
+    membership = share_queries.get_membership(membership_id)
     if membership is None:
         abort(404)
     # A member may only see its own household; someone else's answers 404, as if absent.

@@ -27,6 +27,7 @@ from csa.rounds import lifecycle as rounds_svc
 from csa.rounds import table as tables
 from csa.rounds.split import membership_split, round_on
 from csa.share import operations as svc
+from csa.share import queries
 from csa.share.forms import HoldForm, OptOutForm
 from csa.ui import charts
 from csa.ui.access import STAFF, roles
@@ -72,14 +73,18 @@ def _opt_out_form(
 ) -> OptOutForm:
     """The opt-out form; `active` and `opted_out` when the page has them loaded already."""
     form = OptOutForm()
-    crops = svc.active_crops() if active is None else active
+    crops = queries.active_crops() if active is None else active
     form.crops.choices = [SelectChoice(c.id, c.name) for c in crops]
     if not form.is_submitted():
-        form.crops.data = sorted(svc.opt_out_ids(membership) if opted_out is None else opted_out)
+        form.crops.data = sorted(
+            queries.opt_out_ids(membership) if opted_out is None else opted_out
+        )
     return form
 
 
-def _season_chart(rows: list[svc.SeasonRow], quantity: Callable[[int, str], str]) -> Markup | None:
+def _season_chart(
+    rows: list[queries.SeasonRow], quantity: Callable[[int, str], str]
+) -> Markup | None:
     """The season so far as bars: received per crop, with a mark at the fair share."""
     if not rows:
         return None
@@ -113,10 +118,10 @@ def _season_chart(rows: list[svc.SeasonRow], quantity: Callable[[int, str], str]
 def _share_page(member: Member | None, editable: bool) -> ResponseReturnValue:
     """The "my share" page of a household; `editable` only for the household itself."""
     today = rounds_svc.farm_today()
-    membership = svc.current_membership(member, today) if member else None
+    membership = queries.current_membership(member, today) if member else None
     if membership is None:
         return render_template("share/mine.html", member=member, overview=None)
-    overview = svc.share_overview(membership, today)
+    overview = queries.share_overview(membership, today)
     # The page prints a quantity per crop of every past round: the formatter that looks the
     # locale's symbols up once (csa/rounds/table.py) prints the same as format_quantity.
     quantity = tables.CellText().quantity
@@ -185,17 +190,17 @@ def round_page(date: str) -> ResponseReturnValue:
     wanted = request.args.get("membership", type=int)
     own = _own_member()
     if wanted is not None:
-        membership = svc.get_membership(wanted)
+        membership = queries.get_membership(wanted)
         # Someone else's household answers 404 for a member, exactly like a missing one.
         if membership is None or (
             current_user.role == Role.MEMBER and (own is None or membership.member_id != own.id)
         ):
             abort(404)
     else:
-        membership = svc.membership_on(own, on_date) if own else None
+        membership = queries.membership_on(own, on_date) if own else None
         if membership is None:
             abort(404)
-    if round_.id not in {r.id for r in svc.membership_rounds(membership)}:
+    if round_.id not in {r.id for r in queries.membership_rounds(membership)}:
         abort(404)
     part = membership_split(round_, membership)
     text = tables.CellText()
@@ -205,7 +210,7 @@ def round_page(date: str) -> ResponseReturnValue:
         membership=membership,
         shares=part.received,
         crops=part.crops,
-        hold=svc.holds_of(membership).get(round_.date),
+        hold=queries.holds_of(membership).get(round_.date),
         text=text,
         format_quantity=text.quantity,  # the formatter that looks the locale up once
         own=own is not None and membership.member_id == own.id,
@@ -215,7 +220,7 @@ def round_page(date: str) -> ResponseReturnValue:
 def _membership_for(on_date: dt.date) -> Membership:
     """The signed-in household's membership covering a date, or 404."""
     own = _own_member()
-    membership = svc.membership_on(own, on_date) if own else None
+    membership = queries.membership_on(own, on_date) if own else None
     if membership is None:
         abort(404)
     return membership
@@ -278,7 +283,7 @@ def unhold(date: str) -> ResponseReturnValue:
 @roles(Role.MEMBER)
 def opt_outs() -> ResponseReturnValue:
     own = _own_member()
-    membership = svc.current_membership(own, rounds_svc.farm_today()) if own else None
+    membership = queries.current_membership(own, rounds_svc.farm_today()) if own else None
     if membership is None:
         abort(404)
     form = _opt_out_form(membership)

@@ -25,7 +25,7 @@ from csa.models import (
     Round,
     RoundStatus,
 )
-from csa.register.operations import default_season, site_counts
+from csa.register.queries import default_season, site_counts
 from csa.rounds.lifecycle import farm_today
 from csa.rounds.split import round_split
 from csa.ui.formatting import format_quantity

@@ -14,7 +14,7 @@ from csa.extensions import db
 from csa.models import Crop, Hold, HoldMode, OptOut, Round, RoundStatus, User
 from csa.rounds.lifecycle import farm_today
 from csa.rounds.split import compute_split, round_split
-from csa.share.operations import current_membership, season_to_date
+from csa.share.queries import current_membership, season_to_date
 from csa.ui.formatting import format_clock, format_quantity, weekday_name
 from tests.browser.helpers import check_accessibility, fits_the_screen, save_screenshot
 from tools.browser import sign_in

@@ -41,7 +41,7 @@ LOGGING: dict[str, Any] = {
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then instance/config.py, then CSA_* variables (or test config)."""
-    # Before the app exists (STYLE.md §2), and here rather than at import, so importing csa
+    # Before the app exists, and here rather than at import, so importing csa
     # (a test, a tool) leaves the host's logging alone.
     dictConfig(LOGGING)
     app = Flask(
@@ -86,7 +86,7 @@ def register_config(app: Flask, test_config: dict[str, Any] | None) -> None:
 
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
-    """Foreign keys, WAL and a busy timeout on every SQLite connection (PITFALLS.md)."""
+    """Foreign keys, WAL and a busy timeout on every SQLite connection."""
     if type(dbapi_connection).__module__.startswith("sqlite3"):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")

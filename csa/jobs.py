@@ -1,4 +1,4 @@
-"""Scheduler jobs that reconcile the database with the calendar (PITFALLS.md, APScheduler).
+"""Scheduler jobs that reconcile the database with the calendar (APScheduler 3.11).
 
 Every job is idempotent and commits its own small steps, so running it twice, late, or in
 two processes changes nothing the second time. Only the holder of the database lease acts:

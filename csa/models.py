@@ -1,5 +1,6 @@
 """ORM classes. Quantities are integers in thousandths of the crop's unit ("milli"), weights in
-thousandths of a full share and money in cents, so nothing is ever a float (see DESIGN.md)."""
+thousandths of a full share and money in cents, so nothing is ever a float
+(docs/ARCHITECTURE.md)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Distribution sheets: pickup lists, posters and the packing summary, as PDFs.
 
-The PDFs are checked through the text pypdf extracts from them (PITFALLS.md: page counts
+The PDFs are checked through the text pypdf extracts from them (page counts
 and substrings, never exact whitespace), against the allocations stored in the database.
 """
 
@@ -60,7 +60,7 @@ def norm(text: str) -> str:
 
 
 def text_of(source: Path | bytes) -> list[str]:
-    """The text of each page, normalised (PITFALLS.md: never exact whitespace)."""
+    """The text of each page, normalised (never exact whitespace)."""
     data = source.read_bytes() if isinstance(source, Path) else source
     return [norm(page.extract_text()) for page in PdfReader(io.BytesIO(data)).pages]
 

@@ -12,7 +12,7 @@ and the surplus `quantity - units * step` is reported, never lost. Weights are i
 thousandths (half 500, full 1000, family 1500), already multiplied by the number of shares.
 Entitlements and balances are counted in steps and kept exact (`Fraction`), never floats.
 
-The rule (DESIGN.md, "The split")
+The rule (the README's "Harvests and the split")
 ---------------------------------
 For one crop, claimant *i* with weight w_i is entitled to e_i = units * w_i / sum(w) steps.
 Its season balance b_i (entitled minus received so far, in steps) is carried in, and

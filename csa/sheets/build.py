@@ -1,6 +1,6 @@
 """Distribution sheets of a round: pickup lists, share posters and the packing summary.
 
-Gathering is kept apart from rendering (STYLE.md §5): `sheet_data` turns a round's split
+Gathering is kept apart from rendering: `sheet_data` turns a round's split
 into plain dataclasses with every text already formatted, and the renderers only fill
 templates from them. That is what lets the sites render in parallel worker processes: a
 worker gets plain data, never ORM rows, and needs no database.

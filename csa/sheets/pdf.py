@@ -1,4 +1,4 @@
-"""Render Jinja templates to PDF with WeasyPrint (PITFALLS.md, WeasyPrint).
+"""Render Jinja templates to PDF with WeasyPrint.
 
 One FontConfiguration per process, passed to CSS() and to the layout (a new one per render
 leaks memory); stylesheets parsed once and reused (parsing is a fixed cost of every

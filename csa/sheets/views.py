@@ -1,8 +1,8 @@
 """Distribution sheets on the web: a round's list of files, downloads, previews, re-render.
 
 Downloads only serve files the scheduler rendered when the round locked; nothing long is
-rendered in a request (PITFALLS.md, WeasyPrint). A preview renders one site's pickup
-list, which is short; re-rendering a big round runs in a background thread.
+rendered in a request (WeasyPrint lays out a few pages a second). A preview renders one
+site's pickup list, which is short; re-rendering a big round runs in a background thread.
 """
 
 from __future__ import annotations

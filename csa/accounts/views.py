@@ -6,16 +6,16 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 
 from csa.accounts import operations as accounts
 from csa.accounts.forms import ROLE_LABELS, LoginForm, RoleForm, SetPasswordForm, StaffUserForm
+from csa.accounts.invitations import show_invitation
 from csa.errors import ValidationFailed
 from csa.extensions import db
 from csa.models import Role, User
 from csa.ui.access import ANY_USER, public, roles, safe_next
-from csa.ui.forms import EmptyForm
+from csa.ui.forms import EmptyForm, refuse
 
 bp = Blueprint("auth", __name__)
 
@@ -74,33 +74,6 @@ def set_password(token: str) -> ResponseReturnValue:
 PER_PAGE = 100
 
 
-def _fail(form: FlaskForm | None, exc: ValidationFailed) -> None:
-    """Undo what the operation started and show its message next to the field it names."""
-    db.session.rollback()
-    field = getattr(exc, "field", None)
-    if form is not None and field and field in form:
-        form[field].errors = [*form[field].errors, str(exc)]
-    else:
-        flash(str(exc), "error")
-
-
-def _show_invitation(user: User, token: str) -> ResponseReturnValue:
-    """Show the link on screen (it is never put in a URL) and e-mail it when mail is set up."""
-    link = url_for("auth.set_password", token=token, _external=True)
-    mailed, problem = accounts.deliver_invitation(user, link, token)
-    if problem:
-        flash(problem, "warning")
-    db.session.commit()
-    return render_template(
-        "auth/invite.html",
-        user=user,
-        link=link,
-        mailed=mailed,
-        member=user.member,
-        invite_days=accounts.invite_days(),
-    )
-
-
 # --- staff logins (admins) ------------------------------------------------------------------------
 
 
@@ -134,9 +107,9 @@ def user_new() -> ResponseReturnValue:
                 form.email.data or "", form.name.data or "", Role(form.role.data)
             )
         except ValidationFailed as exc:
-            _fail(form, exc)
+            refuse(form, exc)
         else:
-            return _show_invitation(user, token)
+            return show_invitation(user, token)
     status = 400 if form.is_submitted() else 200
     return render_template("auth/user_form.html", form=form), status
 
@@ -151,7 +124,7 @@ def user_role(user_id: int) -> ResponseReturnValue:
         try:
             accounts.set_role(user, Role(form.role.data), current_user)
         except ValidationFailed as exc:
-            _fail(None, exc)
+            refuse(None, exc)
         else:
             db.session.commit()
             flash(
@@ -183,7 +156,7 @@ def user_active(user_id: int, active: bool) -> ResponseReturnValue:
         try:
             accounts.set_user_active(user, active, current_user)
         except ValidationFailed as exc:
-            _fail(None, exc)
+            refuse(None, exc)
         else:
             db.session.commit()
             if active:
@@ -203,6 +176,6 @@ def user_invite(user_id: int) -> ResponseReturnValue:
     try:
         token = accounts.user_invitation(user)
     except ValidationFailed as exc:
-        _fail(None, exc)
+        refuse(None, exc)
         return redirect(url_for("auth.users"))
-    return _show_invitation(user, token)
+    return show_invitation(user, token)

@@ -53,7 +53,7 @@ from csa.rounds import lifecycle as cal
 from csa.rounds.lifecycle import farm_today
 from csa.ui.access import FIELD, STAFF, public, roles
 from csa.ui.args import parse_day
-from csa.ui.forms import EmptyForm
+from csa.ui.forms import EmptyForm, flash_errors
 from csa.ui.labels import ROUND_STATUS_LABELS
 
 bp = Blueprint("calendar", __name__)
@@ -110,16 +110,6 @@ def _back() -> str:
     return url_for("calendar.index", **args)
 
 
-def _flash_errors(form: FlaskForm) -> None:
-    """Show why a form was refused; nothing was written."""
-    for field in form:
-        for error in field.errors:
-            if field.name == "csrf_token":
-                flash(str(error), "error")
-            else:
-                flash(_("%(field)s: %(problem)s", field=field.label.text, problem=error), "error")
-
-
 def _round_action(
     round_id: int, form: FlaskForm, action: Callable[[Round], str]
 ) -> ResponseReturnValue:
@@ -127,7 +117,7 @@ def _round_action(
     round_ = db.get_or_404(Round, round_id)
     back = _back()
     if not form.validate_on_submit():
-        _flash_errors(form)
+        flash_errors(form)
         return redirect(back)
     try:
         message = action(round_)
@@ -220,7 +210,7 @@ def generate() -> ResponseReturnValue:
     back = _back()
     form = EmptyForm()
     if not form.validate_on_submit():
-        _flash_errors(form)
+        flash_errors(form)
         return redirect(back)
     weeks = int(current_app.config["ROUNDS_WEEKS_AHEAD"])
     try:

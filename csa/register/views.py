@@ -26,7 +26,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.utils import secure_filename
 
-from csa.accounts import operations as accounts
+from csa.accounts.invitations import show_invitation
 from csa.errors import ValidationFailed
 from csa.extensions import db
 from csa.models import (
@@ -37,7 +37,6 @@ from csa.models import (
     Role,
     Season,
     ShareType,
-    User,
 )
 from csa.register import csv_io as register_csv
 from csa.register import operations as svc
@@ -53,7 +52,7 @@ from csa.register.forms import (
 from csa.ui.access import STAFF, roles
 from csa.ui.args import id_arg, parse_id
 from csa.ui.formatting import weekday_name
-from csa.ui.forms import EmptyForm, options
+from csa.ui.forms import EmptyForm, options, refuse
 
 bp = Blueprint("register", __name__)
 
@@ -65,16 +64,6 @@ MAX_IMPORT_BYTES = 5 * 1024 * 1024
 def labels() -> dict[str, Any]:
     """Give the register's templates the translated status names."""
     return {"status_labels": STATUS_LABELS}
-
-
-def _fail(form: FlaskForm | None, exc: ValidationFailed) -> None:
-    """Undo what the service started and show its message next to the field it names."""
-    db.session.rollback()
-    field = getattr(exc, "field", None)
-    if form is not None and field and field in form:
-        form[field].errors = [*form[field].errors, str(exc)]
-    else:
-        flash(str(exc), "error")
 
 
 def _status(form: FlaskForm) -> int:
@@ -266,7 +255,7 @@ def membership_new() -> ResponseReturnValue:
                     )
             membership = svc.create_membership(member, _membership_data(form))
         except ValidationFailed as exc:
-            _fail(form, exc)
+            refuse(form, exc)
             member = db.session.get(Member, member_id) if member_id is not None else None
         else:
             db.session.commit()
@@ -315,7 +304,7 @@ def membership_edit(membership_id: int) -> ResponseReturnValue:
         try:
             svc.update_membership(membership, _membership_data(form))
         except ValidationFailed as exc:
-            _fail(form, exc)
+            refuse(form, exc)
         else:
             db.session.commit()
             flash(_("The membership is saved."), "success")
@@ -339,7 +328,7 @@ def _membership_action(
         try:
             action(membership)
         except ValidationFailed as exc:
-            _fail(None, exc)
+            refuse(None, exc)
         else:
             db.session.commit()
             flash(done, "success")
@@ -408,7 +397,7 @@ def member(member_id: int) -> ResponseReturnValue:
                 ),
             )
         except ValidationFailed as exc:
-            _fail(form, exc)
+            refuse(form, exc)
         else:
             db.session.commit()
             flash(_("%(name)s is saved.", name=household.name), "success")
@@ -416,23 +405,6 @@ def member(member_id: int) -> ResponseReturnValue:
     return render_template(
         "register/member.html", member=household, form=form, action_form=EmptyForm()
     ), _status(form)
-
-
-def _show_invitation(user: User, token: str, member: Member) -> ResponseReturnValue:
-    """Show the link on screen (it is never put in a URL) and e-mail it when mail is set up."""
-    link = url_for("auth.set_password", token=token, _external=True)
-    mailed, problem = accounts.deliver_invitation(user, link, token)
-    if problem:
-        flash(problem, "warning")
-    db.session.commit()
-    return render_template(
-        "auth/invite.html",
-        user=user,
-        link=link,
-        mailed=mailed,
-        member=member,
-        invite_days=accounts.invite_days(),
-    )
 
 
 @bp.route("/members/<int:member_id>/invite", methods=["POST"])
@@ -445,9 +417,9 @@ def member_invite(member_id: int) -> ResponseReturnValue:
     try:
         user, token = svc.invite_member(household, current_user)
     except ValidationFailed as exc:
-        _fail(None, exc)
+        refuse(None, exc)
         return redirect(url_for("register.member", member_id=member_id))
-    return _show_invitation(user, token, household)
+    return show_invitation(user, token, household)
 
 
 # --- the farm setup moved to csa/setup/views.py -----------------------------------------

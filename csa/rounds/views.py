@@ -25,7 +25,6 @@ from flask.typing import ResponseReturnValue
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 
 from csa.errors import CsaError
@@ -41,6 +40,7 @@ from csa.share import queries as share_queries
 from csa.ui import charts
 from csa.ui.access import ANY_USER, FIELD, STAFF, roles, safe_next
 from csa.ui.formatting import format_quantity, unit_label
+from csa.ui.forms import flash_errors
 from csa.ui.labels import HOLD_LABELS
 from csa.ui.labels import ROUND_STATUS_LABELS as STATUS_LABELS
 
@@ -71,16 +71,6 @@ def _is_staff() -> bool:
 def _next() -> str | None:
     """The local page a form came from (the calendar's weeks), or None."""
     return safe_next(request.args.get("next"))
-
-
-def _flash_errors(form: FlaskForm) -> None:
-    """Say why a form was refused; nothing was written."""
-    for field in form:
-        for error in field.errors:
-            if field.name == "csrf_token":
-                flash(str(error), "error")
-            else:
-                flash(_("%(field)s: %(problem)s", field=field.label.text, problem=error), "error")
 
 
 def _day_text(day: dt.date) -> str:
@@ -185,7 +175,7 @@ def create() -> ResponseReturnValue:
     if back is None:
         return _index_page(form, 400)
     if problem is None:
-        _flash_errors(form)
+        flash_errors(form)
     else:
         flash(problem, "error")
     return redirect(back)
@@ -242,7 +232,7 @@ def reopen(date: str) -> ResponseReturnValue:
     form = ReopenForm()
     back = _next() or url_for("rounds.show", date=round_.date.isoformat())
     if not form.validate_on_submit():
-        _flash_errors(form)
+        flash_errors(form)
         return redirect(back)
     try:
         reopen_round(round_, current_user, (form.reason.data or "").strip())

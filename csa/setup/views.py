@@ -26,7 +26,7 @@ from csa.setup import operations as ops
 from csa.setup.forms import CropForm, PickupSiteForm, SeasonForm, SettingForm, ShareTypeForm
 from csa.ui.access import STAFF, roles
 from csa.ui.formatting import format_money, unit_label
-from csa.ui.forms import EmptyForm
+from csa.ui.forms import EmptyForm, refuse
 
 bp = Blueprint("setup", __name__)
 
@@ -133,12 +133,7 @@ def edit(kind: str, item_id: int | None = None) -> ResponseReturnValue:
         try:
             saved = k.save(row, **form.values())
         except ValidationFailed as exc:
-            db.session.rollback()
-            field = getattr(exc, "field", None)
-            if field and field in form:
-                form[field].errors = [*form[field].errors, str(exc)]
-            else:
-                flash(str(exc), "error")
+            refuse(form, exc)
         else:
             db.session.commit()
             flash(_("%(name)s is saved.", name=saved.name), "success")

@@ -141,9 +141,10 @@ def test_two_schedulers_started_together_do_the_work_once(app, farm, app_config)
     barrier = threading.Barrier(2, timeout=60)
     reports = []
     errors = []
-    # Both apps are built here, one after the other: CPython 3.11 can raise
-    # "AST constructor recursion depth mismatch" when two threads compile at once
-    # (templates, SQLAlchemy's generated code), which is start-up, not the race under test.
+    # Both apps are built here, one after the other: Werkzeug compiles each URL rule
+    # through the ast module, and CPython 3.11 can raise "AST constructor recursion depth
+    # mismatch" when two threads do that at once. That is start-up (a real process builds
+    # its app once), not the race under test.
     apps = {name: create_app(app_config) for name in ("a", "b")}
 
     def scheduler(name: str) -> None:

@@ -332,3 +332,20 @@ def test_the_session_id_names_the_version(make_user, db):
     accounts.end_sessions(user)
     db.session.commit()
     assert db.session.scalar(select(User.session_version).where(User.id == user.id)) == 1
+
+
+def test_dead_keys_are_swept_out(client, db):
+    """Sprayed e-mails leave rows; an address starting afresh deletes those quiet for a day."""
+    from csa.core.clock import utcnow
+    from csa.models import LoginThrottle
+
+    for i in range(3):
+        _login(client, f"sprayed{i}@example.org", "guess", environ=A)
+    db.session.execute(update(LoginThrottle).values(last_failure_at=utcnow() - timedelta(days=2)))
+    db.session.commit()
+    _login(client, "once@example.org", "typo", environ=B)
+    left = db.session.execute(select(LoginThrottle.email, LoginThrottle.address)).all()
+    assert sorted(tuple(r) for r in left) == [
+        ("", B["REMOTE_ADDR"]),
+        ("once@example.org", B["REMOTE_ADDR"]),
+    ]

@@ -33,6 +33,7 @@ from csa.models import LoginThrottle
 
 LOGIN = "login"
 FORGOT = "forgot"
+RULES = ("LOGIN_PAIR", "LOGIN_ADDRESS", "FORGOT_ADDRESS", "FORGOT_EMAIL")
 
 
 def rule(name: str) -> Backoff:
@@ -71,6 +72,11 @@ def take(scope: str, email: str, address: str, backoff: Backoff) -> float:
 
     A refused attempt is not counted, so waiting is all it takes.
     """
+    return _take(scope, email, address, backoff)[0]
+
+
+def _take(scope: str, email: str, address: str, backoff: Backoff) -> tuple[float, int]:
+    """take(), also returning the key's count after this attempt (0 when refused)."""
     now = utcnow()
     _ensure_row(scope, email, address, now)
     stale = now - timedelta(seconds=backoff.forget)
@@ -93,7 +99,7 @@ def take(scope: str, email: str, address: str, backoff: Backoff) -> float:
         until = db.session.scalar(
             select(LoginThrottle.blocked_until).where(_key(scope, email, address))
         )
-        return max(1.0, (until - now).total_seconds()) if until else 1.0
+        return (max(1.0, (until - now).total_seconds()) if until else 1.0), 0
     delay = backoff.delay_after(int(counted))
     if delay > 0:
         # Still inside the UPDATE's transaction, which holds the row: nobody slips between.
@@ -103,7 +109,7 @@ def take(scope: str, email: str, address: str, backoff: Backoff) -> float:
             .values(blocked_until=now + timedelta(seconds=delay))
             .execution_options(synchronize_session=False)
         )
-    return 0.0
+    return 0.0, int(counted)
 
 
 def give_back(scope: str, email: str, address: str) -> None:
@@ -126,9 +132,13 @@ def take_login(email: str, address: str) -> float:
 
     Return 0 when it may be checked, else the seconds to wait (nothing is counted then).
     """
-    wait = take(LOGIN, "", address, rule("LOGIN_ADDRESS"))
+    wait, count = _take(LOGIN, "", address, rule("LOGIN_ADDRESS"))
     if wait:
         return wait
+    if count == 1:
+        # An address starting afresh (at most once an hour each) sweeps out dead keys, so
+        # sprayed e-mails do not pile up rows for ever.
+        prune()
     wait = take(LOGIN, email, address, rule("LOGIN_PAIR"))
     if wait:
         give_back(LOGIN, "", address)
@@ -139,6 +149,19 @@ def login_succeeded(email: str, address: str) -> None:
     """The password was right: clear the pair and return the attempt to the address."""
     clear(LOGIN, email, address)
     give_back(LOGIN, "", address)
+
+
+def prune() -> int:
+    """Delete every key quiet for longer than the longest "forget": it would restart at zero.
+
+    Its delay ended long before (a delay never outlasts its rule's forget period).
+    """
+    longest = max(rule(name).forget for name in RULES)
+    return changed_rows(
+        delete(LoginThrottle).where(
+            LoginThrottle.last_failure_at < utcnow() - timedelta(seconds=longest)
+        )
+    )
 
 
 def wait_seconds(wait: float) -> int:

@@ -141,10 +141,25 @@ def test_only_an_admin_resets_a_staff_login(client, auth, db, make_user):
     farmer = make_user(Role.FARMER)
     coordinator = make_user(Role.COORDINATOR)
     auth.login(coordinator.email)
-    response = client.post(f"/auth/logins/{farmer.id}/reset-password", follow_redirects=True)
-    assert "is a staff login; only an admin can reset it." in response.get_data(as_text=True)
+    assert client.get(f"/auth/logins/{farmer.id}/reset-password").status_code == 404
+    assert client.post(f"/auth/logins/{farmer.id}/reset-password").status_code == 404
     db.session.refresh(farmer)
     assert farmer.check_password(PASSWORD)
+
+
+def test_reset_refuses_a_deactivated_login(client, auth, db, make_user):
+    from csa.models import AccountEvent
+
+    user, _member = _member_with_login(db, make_user)
+    user.active = False
+    db.session.commit()
+    coordinator = make_user(Role.COORDINATOR)
+    auth.login(coordinator.email)
+    response = client.post(f"/auth/logins/{user.id}/reset-password")
+    assert response.status_code == 400
+    assert "is deactivated; reactivate it first." in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(AccountEvent)) == 0
+    assert _outbox(db) == []
 
 
 def test_members_and_farmers_cannot_reset(client, auth, db, make_user):

@@ -174,12 +174,16 @@ def reset_password(token: str) -> ResponseReturnValue:
 def staff_reset(user_id: int) -> ResponseReturnValue:
     """Reset a login's password after a confirmation: audited, the owner is e-mailed."""
     user = db.get_or_404(User, user_id)
+    if user.role != Role.MEMBER and current_user.role != Role.ADMIN:
+        abort(404)  # a staff login is the admins' business; to others it is not there
     form = EmptyForm()
+    status = 200
     if form.validate_on_submit():
         try:
             token, event = accounts.reset_password(user, current_user)
         except ValidationFailed as exc:
             refuse(None, exc)
+            status = 400
         else:
             link = url_for("auth.set_password", token=token, _external=True)
             problem = accounts.mail_reset_notice(user, event, link)
@@ -198,7 +202,7 @@ def staff_reset(user_id: int) -> ResponseReturnValue:
         user=user,
         form=form,
         events=accounts.password_events(user),
-    )
+    ), status
 
 
 @bp.route("/set-password/<token>", methods=["GET", "POST"])

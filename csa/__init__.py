@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import timedelta
 from logging.config import dictConfig
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from flask_babel import format_date, format_datetime, get_locale
 from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from csa.config import Config, instance_secret_key
 from csa.extensions import babel, csrf, db, login, migrate
@@ -70,6 +72,18 @@ def register_config(app: Flask, test_config: dict[str, Any] | None) -> None:
         app.config.from_prefixed_env("CSA")
     else:
         app.config.update(test_config)
+    # The remember-me cookie carries a login for weeks: the same flags as the session's.
+    app.config.setdefault("REMEMBER_COOKIE_SECURE", app.config["SESSION_COOKIE_SECURE"])
+    app.config.setdefault("REMEMBER_COOKIE_SAMESITE", app.config["SESSION_COOKIE_SAMESITE"])
+    if isinstance(app.config["REMEMBER_COOKIE_DURATION"], int | float):
+        app.config["REMEMBER_COOKIE_DURATION"] = timedelta(
+            seconds=app.config["REMEMBER_COOKIE_DURATION"]
+        )
+    proxies = int(app.config["PROXY_COUNT"])
+    if proxies > 0:
+        # Trust X-Forwarded-For/-Proto from exactly that many proxies; without the setting
+        # a client could name any address and escape the per-address throttle.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = instance_secret_key(app.instance_path)
     url = app.config.get("DATABASE_URL") or app.config.get("SQLALCHEMY_DATABASE_URI")
@@ -133,8 +147,15 @@ def register_extensions(app: Flask) -> None:
 
     @login.user_loader
     def load_user(user_id: str) -> models.User | None:
-        user = db.session.get(models.User, int(user_id))
-        return user if user and user.active else None
+        # "id:version" (User.get_id): a cookie from before the last sign-out, password change
+        # or deactivation names an old version and no longer signs anyone in.
+        ident, _, version = user_id.partition(":")
+        if not ident.isdigit() or not version.isdigit():
+            return None
+        user = db.session.get(models.User, int(ident))
+        if user is None or not user.active or user.session_version != int(version):
+            return None
+        return user
 
     register_access(app)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 
@@ -17,16 +18,23 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = False  # set CSA_SESSION_COOKIE_SECURE=true behind HTTPS
+    # REMEMBER_COOKIE_SECURE and _SAMESITE follow the SESSION_COOKIE_ ones unless set
+    # (csa/__init__.py register_config).
     REMEMBER_COOKIE_HTTPONLY = True
-    REMEMBER_COOKIE_SAMESITE = "Lax"
-    REMEMBER_COOKIE_DURATION = 14 * 24 * 3600
+    REMEMBER_COOKIE_DURATION = timedelta(days=14)
+    # How many proxies in front of the app set X-Forwarded-For/-Proto; 0 trusts none of them.
+    PROXY_COUNT = 0
     WTF_CSRF_TIME_LIMIT = 8 * 3600  # a farmer's form stays open in the field for hours
     PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105 - a method name, not a password
-    # Failed logins allowed within LOGIN_WINDOW_SECONDS, per account and per address.
-    LOGIN_MAX_FAILURES_ACCOUNT = 5
-    LOGIN_MAX_FAILURES_ADDRESS = 20
-    LOGIN_WINDOW_SECONDS = 15 * 60
+    # Throttles, each [free failures, first delay s, longest delay s, forget after s quiet]
+    # (csa/core/backoff.py): sign-ins per (e-mail, address) and per address; forgot-password
+    # requests per address (refused) and per e-mail (no more mail, same answer).
+    THROTTLE_LOGIN_PAIR = (5, 1, 15 * 60, 24 * 3600)
+    THROTTLE_LOGIN_ADDRESS = (100, 1, 60, 3600)
+    THROTTLE_FORGOT_ADDRESS = (5, 60, 3600, 24 * 3600)
+    THROTTLE_FORGOT_EMAIL = (3, 300, 3600, 24 * 3600)
     INVITE_MAX_AGE_SECONDS = 7 * 24 * 3600
+    RESET_MAX_AGE_SECONDS = 3600  # a forgot-password link
     # The most of one crop a single harvest entry may record, in the crop's unit.
     MAX_HARVEST_QUANTITY = 20000
     MAX_CONTENT_LENGTH = 16 * 1024 * 1024  # uploads (CSV) are small; refuse anything huge

@@ -142,12 +142,18 @@ class User(UserMixin, Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     member_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Part of the id in every session and remember cookie (get_id): bumping it ends them all.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     member: Mapped[Member | None] = relationship(back_populates="user")
 
     @property
     def is_active(self) -> bool:
         return self.active
+
+    def get_id(self) -> str:
+        """Name the login and its session version, so an old cookie no longer matches."""
+        return f"{self.id}:{self.session_version}"
 
     def set_password(self, password: str, method: str = "scrypt") -> None:
         self.password_hash = generate_password_hash(password, method=method)
@@ -159,13 +165,35 @@ class User(UserMixin, Model):
         return self.role in roles
 
 
-class LoginAttempt(Model):
-    """A failed login, counted in the database so every worker sees the same throttle."""
+class LoginThrottle(Model):
+    """Failed attempts of one kind for one (e-mail, address) pair, or one address (e-mail "").
+
+    Counted in the database with atomic UPDATEs so every worker sees the same throttle
+    (csa/accounts/throttle.py has the rule).
+    """
+
+    __table_args__ = (UniqueConstraint("scope", "email", "address"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(254), index=True)
-    address: Mapped[str] = mapped_column(String(64), index=True)
-    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    scope: Mapped[str] = mapped_column(String(10))  # "login" or "forgot"
+    email: Mapped[str] = mapped_column(String(254))
+    address: Mapped[str] = mapped_column(String(64))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    blocked_until: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class AccountEvent(Model):
+    """What happened to a login's password: who reset it, when it was set by link."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    action: Mapped[str] = mapped_column(String(20))  # see csa/accounts/operations.py
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    by: Mapped[User | None] = relationship(foreign_keys=[by_id])
 
 
 class Season(Model):

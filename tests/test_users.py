@@ -126,14 +126,24 @@ def test_admin_deactivates_and_reactivates_users(client, admin, db, make_user, a
     assert farmer.active is True
 
 
-def test_admin_gets_a_new_link_for_a_user(client, admin, db, make_user):
+def test_admin_gets_a_new_link_for_a_user_without_a_password(client, admin, db, make_user):
     farmer = make_user(Role.FARMER)
+    farmer.password_hash = ""
+    db.session.commit()
     response = client.post(f"/auth/users/{farmer.id}/invite")
     assert response.status_code == 200
-    assert "This login has a password already; the link replaces it." in response.get_data(
-        as_text=True
-    )
     assert "/auth/set-password/" in _link(response.get_data(as_text=True))
+
+
+def test_a_new_link_never_replaces_a_password_silently(client, admin, db, make_user):
+    """Replacing a password is the audited reset (tests/test_password_reset.py)."""
+    farmer = make_user(Role.FARMER)
+    response = client.post(f"/auth/users/{farmer.id}/invite", follow_redirects=True)
+    html = response.get_data(as_text=True)
+    assert "has a password already; use “Reset password”" in html
+    assert "/auth/set-password/" not in html
+    db.session.refresh(farmer)
+    assert farmer.password_hash
 
 
 def _user_urls(app):

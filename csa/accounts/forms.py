@@ -26,6 +26,11 @@ class LoginForm(FlaskForm):
     submit = SubmitField(_l("Sign in"))
 
 
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
+    submit = SubmitField(_l("Send me a link"))
+
+
 class SetPasswordForm(FlaskForm):
     password = PasswordField(_l("New password"), validators=[DataRequired(), Length(min=8)])
     confirm = PasswordField(

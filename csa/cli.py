@@ -62,10 +62,17 @@ def demo_command(if_empty: bool) -> None:
 
 @csa_cli.command("run-jobs")
 def run_jobs_command() -> None:
-    """Run every due scheduler job once now and exit (cron-friendly)."""
-    from csa.jobs import run_due_jobs
+    """Run every due job once now, give the lease back and exit (cron); 1 if another holds it."""
+    from csa.jobs import lease_holder, run_jobs_once
 
-    report = run_due_jobs()
+    report = run_jobs_once()
+    if not report.acted:
+        lease = lease_holder()
+        who = f" ({lease.holder}, until {lease.expires_at:%Y-%m-%d %H:%M:%S} UTC)" if lease else ""
+        raise click.ClickException(
+            f"Another scheduler holds the lease{who}; nothing was done. "
+            "Run either `csa scheduler` or `csa run-jobs` from cron, not both."
+        )
     click.echo(str(report))
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from csa.config import Config, instance_secret_key
 from csa.extensions import babel, csrf, db, login, migrate
+from csa.ops.runlock import register_run_lock
 
 PACKAGE = Path(__file__).resolve().parent
 # A source checkout keeps templates/, static/, migrations/ and instance/ beside csa/; an
@@ -59,6 +60,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_errorhandlers(app)
     register_template_helpers(app)
     register_commands(app)
+    register_run_lock(app)
     return app
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from csa.core.clock import utcnow
 from csa.extensions import changed_rows, db
 from csa.models import OPEN_STATES, Lease, Round, RoundStatus
+from csa.ops.runlock import hold_run_lock
 from csa.rounds.lifecycle import farm_today
 from csa.rounds.split import RoundSplit, stored_split
 from csa.sheets.build import sheets_after_lock
@@ -194,6 +195,7 @@ def run_jobs_once(now: datetime | None = None, holder: str = HOLDER) -> JobRepor
     Without the release, a cron run every minute would keep the lease for
     SCHEDULER_LEASE_SECONDS after it exits, and act at most that often.
     """
+    hold_run_lock(current_app)  # a restore in progress finishes first (csa/ops/runlock.py)
     try:
         return run_due_jobs(now, holder)
     finally:
@@ -211,6 +213,7 @@ def tick(app: Flask) -> None:
 
 def run_scheduler(app: Flask) -> None:
     """Block forever running `tick` every interval (the `flask csa scheduler` process)."""
+    hold_run_lock(app)
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     scheduler = BlockingScheduler(

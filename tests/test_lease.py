@@ -5,13 +5,9 @@ Real processes: `flask --app app csa ...` on the test's database, signals for th
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -20,33 +16,7 @@ from csa.extensions import db as _db
 from csa.jobs import LEASE_NAME, lease_holder
 from csa.models import Lease
 from tests.factories import add_member, make_farm
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def cli_env(app_config, tmp_path, **extra: str) -> dict[str, str]:
-    """The environment of a `flask --app app` process on the test's database and instance."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CSA_")}
-    env.update(
-        CSA_DATABASE_URL=app_config["SQLALCHEMY_DATABASE_URI"],
-        CSA_SECRET_KEY="test-secret",
-        CSA_INSTANCE_PATH=str(tmp_path / "instance"),
-        PYTHONPATH=str(ROOT),
-    )
-    env.update(extra)
-    return env
-
-
-def flask(*args: str, env: dict[str, str], timeout: int = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "app", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+from tests.processes import cli_env, flask, start_flask, stop
 
 
 @pytest.fixture
@@ -98,14 +68,7 @@ def test_run_jobs_exits_non_zero_when_another_holds_the_lease(app, farm, app_con
 
 def test_scheduler_releases_the_lease_on_sigterm(app, farm, app_config, tmp_path):
     env = cli_env(app_config, tmp_path)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "app", "csa", "scheduler"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_flask("csa", "scheduler", env=env)
     try:
         deadline = time.monotonic() + 90
         while (lease := held()) is None:
@@ -117,12 +80,7 @@ def test_scheduler_releases_the_lease_on_sigterm(app, farm, app_config, tmp_path
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        stderr = proc.stderr.read() if proc.stderr else ""
-        if proc.stderr:
-            proc.stderr.close()
+        stderr = stop(proc)
     assert "lease released" in stderr
     assert held() is None
     assert flask("csa", "run-jobs", env=env).returncode == 0

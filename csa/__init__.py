@@ -55,12 +55,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         or (str(_folder("instance")) if SOURCE_CHECKOUT else None),
     )
     register_config(app, test_config)
+    register_run_lock(app)  # first: before the access hook, which reads the database
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
+    register_security_headers(app)
     register_template_helpers(app)
     register_commands(app)
-    register_run_lock(app)
     return app
 
 
@@ -167,6 +168,12 @@ def register_errorhandlers(app: Flask) -> None:
     from csa.ui.errors import register_error_pages
 
     register_error_pages(app)
+
+
+def register_security_headers(app: Flask) -> None:
+    from csa.ui.headers import register_security_headers as register
+
+    register(app)
 
 
 def register_template_helpers(app: Flask) -> None:

@@ -197,17 +197,42 @@ def test_damaged_backup_is_refused_before_anything_changes(app, farm, env, tmp_p
     after = snapshot()
     let_go()
     database = next(p for p in (tmp_path / "b").iterdir() if p.name.startswith("database."))
-    data = bytearray(database.read_bytes())
+    original = database.read_bytes()
+    data = bytearray(original)
     data[len(data) // 2] ^= 0xFF
     database.write_bytes(bytes(data))
     refused = flask("csa", "restore", "--yes", str(tmp_path / "b"), env=env)
     assert refused.returncode == 1
     assert f"{database.name}: checksum does not match" in refused.stderr
+    database.write_bytes(original)
+    # Files the manifest does not vouch for: a link out of the backup, a planted setting.
+    (tmp_path / "b" / "sheets").mkdir(exist_ok=True)
+    (tmp_path / "b" / "sheets" / "extra.pdf").symlink_to(tmp_path / "instance" / "secret_key")
+    (tmp_path / "b" / "instance" / "config.py").write_text("SECRET_KEY = 'planted'\n")
+    refused = flask("csa", "restore", "--yes", str(tmp_path / "b"), env=env)
+    assert refused.returncode == 1
+    assert "sheets/extra.pdf: a symbolic link" in refused.stderr
+    assert "instance/config.py: not in the manifest" in refused.stderr
     (tmp_path / "b" / "manifest.json").unlink()
     refused = flask("csa", "restore", "--yes", str(tmp_path / "b"), env=env)
     assert refused.returncode == 1
     assert "not a complete csa backup" in refused.stderr
     assert snapshot() == after
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_restore_onto_a_new_machine_without_a_database(app, farm, env, app_config, tmp_path):
+    before = snapshot()
+    let_go()
+    assert flask("csa", "backup", str(tmp_path / "b"), env=env).returncode == 0
+    database = Path(app_config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    shutil.rmtree(tmp_path / "instance")
+    restored = flask("csa", "restore", "--yes", str(tmp_path / "b"), env=env)
+    assert restored.returncode == 0, restored.stderr
+    assert snapshot() == before
+    assert (tmp_path / "instance" / "secret_key").is_file()
 
 
 def test_backup_never_writes_into_a_directory_with_files(app, farm, env, tmp_path):

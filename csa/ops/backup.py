@@ -291,6 +291,15 @@ def read_manifest(source: Path) -> dict[str, Any]:
             problems.append(f"{name}: missing")
         elif file.stat().st_size != entry.get("size") or _sha256(file) != entry.get("sha256"):
             problems.append(f"{name}: checksum does not match")
+    # Nothing may ride along that the manifest does not vouch for (a restore copies sheets/
+    # and instance/ whole), and no symbolic link may point out of the backup.
+    listed = {str(e.get("path", "")) for e in manifest.get("files", [])} | {MANIFEST}
+    for path in sorted(source.rglob("*")):
+        name = path.relative_to(source).as_posix()
+        if path.is_symlink():
+            problems.append(f"{name}: a symbolic link")
+        elif path.is_file() and name not in listed:
+            problems.append(f"{name}: not in the manifest")
     database = SQLITE_FILE if manifest.get("backend") == "sqlite" else PG_FILE
     if database not in {e.get("path") for e in manifest.get("files", [])}:
         problems.append(f"{database}: not in the manifest")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ LOCK_NAME = "csa.lock"
 # Open lock files of this process, by path: flock locks belong to an open file, so the
 # file stays open (and locked) for the life of the process.
 _held: dict[str, int] = {}
+_guard = threading.Lock()  # the first requests of a threaded server arrive together
 
 
 def run_lock_path(app: Flask) -> Path:
@@ -38,9 +40,12 @@ def hold_run_lock(app: Flask) -> None:
     key = str(run_lock_path(app))
     if key in _held:
         return
-    fd = _open(Path(key))
-    fcntl.flock(fd, fcntl.LOCK_SH)
-    _held[key] = fd
+    with _guard:
+        if key in _held:
+            return
+        fd = _open(Path(key))
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        _held[key] = fd
 
 
 class AppRunning(Conflict):

@@ -83,7 +83,6 @@ def acquire_lease(name: str, holder: str, seconds: int, now: datetime | None = N
 
 def release_lease(name: str, holder: str) -> None:
     """Give the lease up at once, so the next run (cron, another scheduler) need not wait."""
-    db.session.rollback()  # after a failed job the session may hold a broken transaction
     db.session.execute(
         update(Lease)
         .where(Lease.name == name, Lease.holder == holder)
@@ -199,6 +198,7 @@ def run_jobs_once(now: datetime | None = None, holder: str = HOLDER) -> JobRepor
     try:
         return run_due_jobs(now, holder)
     finally:
+        db.session.rollback()  # after a job raised, the session may hold a failed transaction
         release_lease(LEASE_NAME, holder)
 
 
@@ -213,8 +213,9 @@ def tick(app: Flask) -> None:
 
 def run_scheduler(app: Flask) -> None:
     """Block forever running `tick` every interval (the `flask csa scheduler` process)."""
-    hold_run_lock(app)
     from apscheduler.schedulers.blocking import BlockingScheduler
+
+    hold_run_lock(app)  # a restore in progress finishes first (csa/ops/runlock.py)
 
     scheduler = BlockingScheduler(
         timezone=ZoneInfo(app.config["TIMEZONE"]),

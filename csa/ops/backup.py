@@ -244,7 +244,7 @@ def _backup_sqlite(source: Path, target: Path) -> None:
     """Copy a consistent snapshot with the online backup API (never the file itself)."""
     if not source.is_file():
         raise BackupError(f"There is no database at {source}.")
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    src = sqlite3.connect(f"{source.as_uri()}?mode=ro", uri=True)
     dst = sqlite3.connect(target)
     try:
         src.backup(dst)
@@ -326,15 +326,28 @@ def restore(app: Flask, source: Path) -> Summary:
     db.engine.dispose()
     with exclusive_run_lock(app):
         _refuse_if_lease_held(url)
-        if backend == "sqlite":
-            _restore_sqlite(source / SQLITE_FILE, _sqlite_path(url))
-        else:
-            _restore_postgres(source / PG_FILE, url, int(manifest["postgres_major"]))
-        if (source / SHEETS).is_dir():
-            _swap_dir(source / SHEETS, _sheets_dir(app))
-        for name in INSTANCE_FILES:
-            if (source / "instance" / name).is_file():
-                _swap_file(source / "instance" / name, Path(app.instance_path) / name)
+        # Copies of the sheets and instance files first, beside their targets, so that
+        # once the database is swapped only renames remain.
+        staged: list[tuple[Path, Path]] = []
+        try:
+            if (source / SHEETS).is_dir():
+                staged.append((_stage_dir(source / SHEETS, _sheets_dir(app)), _sheets_dir(app)))
+            for name in INSTANCE_FILES:
+                if (source / "instance" / name).is_file():
+                    target = Path(app.instance_path) / name
+                    staged.append((_stage_file(source / "instance" / name, target), target))
+            if backend == "sqlite":
+                _restore_sqlite(source / SQLITE_FILE, _sqlite_path(url))
+            else:
+                _restore_postgres(source / PG_FILE, url, int(manifest["postgres_major"]))
+            for tmp, target in staged:
+                _swap_in(tmp, target)
+        finally:
+            for tmp, _target in staged:
+                if tmp.is_dir():
+                    shutil.rmtree(tmp, ignore_errors=True)
+                else:
+                    tmp.unlink(missing_ok=True)
     summary.notes.append(
         "Run `flask --app app db upgrade` before starting the app, in case the backup "
         "predates a migration."
@@ -349,12 +362,6 @@ def _refuse_if_lease_held(url: URL) -> None:
     engine = _engine(url)
     try:
         with engine.connect() as conn:
-            try:
-                row = conn.execute(
-                    text("SELECT holder, expires_at FROM lease WHERE name = 'scheduler'")
-                ).first()
-            except SQLAlchemyError:
-                return  # no lease table: nothing has ever run on this database
             if url.get_backend_name() == "postgresql":
                 others = conn.execute(
                     text(
@@ -367,6 +374,12 @@ def _refuse_if_lease_held(url: URL) -> None:
                         f"{others} other session(s) are connected to the database; stop the "
                         "app, the scheduler and any psql session, then restore."
                     )
+            try:
+                row = conn.execute(
+                    text("SELECT holder, expires_at FROM lease WHERE name = 'scheduler'")
+                ).first()
+            except SQLAlchemyError:
+                return  # no lease table: nothing has ever run on this database
     finally:
         engine.dispose()
     if row is None:
@@ -386,7 +399,7 @@ def _restore_sqlite(backup_file: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{target.name}.restore-{os.getpid()}")
     try:
-        conn = sqlite3.connect(f"file:{backup_file}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"{backup_file.as_uri()}?mode=ro", uri=True)
         dst = sqlite3.connect(tmp)
         try:
             conn.backup(dst)
@@ -459,23 +472,32 @@ def _restore_postgres(archive: Path, url: URL, backup_major: int) -> None:
         engine.dispose()
 
 
-def _swap_file(source: Path, target: Path) -> None:
+def _staging(target: Path) -> Path:
+    return target.with_name(f".{target.name}.restore-{os.getpid()}")
+
+
+def _stage_file(source: Path, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.restore-{os.getpid()}")
+    tmp = _staging(target)
     shutil.copyfile(source, tmp)
     os.chmod(tmp, 0o600)
     _fsync(tmp)
-    if target.exists():
-        shutil.copyfile(target, target.with_name(target.name + PRE_RESTORE))
-    os.replace(tmp, target)
+    return tmp
 
 
-def _swap_dir(source: Path, target: Path) -> None:
-    tmp = target.with_name(f".{target.name}.restore-{os.getpid()}")
+def _stage_dir(source: Path, target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _staging(target)
     shutil.rmtree(tmp, ignore_errors=True)
     _copy_tree(source, tmp)
+    return tmp
+
+
+def _swap_in(tmp: Path, target: Path) -> None:
+    """Rename the staged copy over target, keeping the old one as *.pre-restore."""
     kept = target.with_name(target.name + PRE_RESTORE)
     if target.exists():
-        shutil.rmtree(kept, ignore_errors=True)
+        if kept.is_dir():
+            shutil.rmtree(kept)
         os.replace(target, kept)
     os.replace(tmp, target)

@@ -18,6 +18,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from csa.config import Config, instance_secret_key
 from csa.extensions import babel, csrf, db, login, migrate
+from csa.ops.private import private_umask, register_private_files
+from csa.ops.runlock import register_run_lock
 
 PACKAGE = Path(__file__).resolve().parent
 # A source checkout keeps templates/, static/, migrations/ and instance/ beside csa/; an
@@ -46,6 +48,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # Before the app exists, and here rather than at import, so importing csa
     # (a test, a tool) leaves the host's logging alone.
     dictConfig(LOGGING)
+    private_umask()  # before anything writes to the instance folder (csa/ops/private.py)
     app = Flask(
         __name__,
         instance_relative_config=True,
@@ -56,9 +59,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         or (str(_folder("instance")) if SOURCE_CHECKOUT else None),
     )
     register_config(app, test_config)
+    register_private_files(app)
+    register_run_lock(app)  # first: before the access hook, which reads the database
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
+    register_security_headers(app)
     register_template_helpers(app)
     register_commands(app)
     return app
@@ -66,7 +72,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 def register_config(app: Flask, test_config: dict[str, Any] | None) -> None:
     app.config.from_object(Config)
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    Path(app.instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
         app.config.from_prefixed_env("CSA")
@@ -186,6 +192,12 @@ def register_errorhandlers(app: Flask) -> None:
     from csa.ui.errors import register_error_pages
 
     register_error_pages(app)
+
+
+def register_security_headers(app: Flask) -> None:
+    from csa.ui.headers import register_security_headers as register
+
+    register(app)
 
 
 def register_template_helpers(app: Flask) -> None:

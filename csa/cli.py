@@ -6,6 +6,7 @@ Each command commits once at the end, or writes nothing and exits non-zero with 
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import BinaryIO, NoReturn
 
 import click
@@ -62,11 +63,65 @@ def demo_command(if_empty: bool) -> None:
 
 @csa_cli.command("run-jobs")
 def run_jobs_command() -> None:
-    """Run every due scheduler job once now and exit (cron-friendly)."""
-    from csa.jobs import run_due_jobs
+    """Run every due job once now, give the lease back and exit (cron); 1 if another holds it."""
+    from csa.jobs import lease_holder, run_jobs_once
 
-    report = run_due_jobs()
+    report = run_jobs_once()
+    if not report.acted:
+        lease = lease_holder()
+        who = f" ({lease.holder}, until {lease.expires_at:%Y-%m-%d %H:%M:%S} UTC)" if lease else ""
+        raise click.ClickException(
+            f"Another scheduler holds the lease{who}; nothing was done. "
+            "Run either `csa scheduler` or `csa run-jobs` from cron, not both."
+        )
     click.echo(str(report))
+
+
+@csa_cli.command("backup")
+@click.argument("path", type=click.Path(path_type=Path))
+def backup_command(path: Path) -> None:
+    """Back up the database, sheets and secret key into the new directory PATH (online)."""
+    from flask import current_app
+
+    from csa.ops.backup import backup
+
+    try:
+        summary = backup(current_app._get_current_object(), path)  # type: ignore[attr-defined]
+    except CsaError as exc:
+        fail(exc)
+    for note in summary.notes:
+        click.echo(note, err=True)
+    click.echo(f"Backed up {summary.backend} and {len(summary.files) - 1} other file(s) to {path}.")
+
+
+@csa_cli.command("restore")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask before replacing the data.")
+def restore_command(path: Path, yes: bool) -> None:
+    """Replace the database, sheets and secret key with the backup in PATH.
+
+    Checks the backup's manifest first; refused while the app, the scheduler or a job run
+    uses the instance. The replaced files are kept as *.pre-restore.
+    """
+    from flask import current_app
+
+    from csa.ops.backup import read_manifest, restore
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        manifest = read_manifest(path)
+        if not yes:
+            click.confirm(
+                f"Replace this instance's data with the {manifest['backend']} backup of "
+                f"{manifest['created_at']}?",
+                abort=True,
+            )
+        summary = restore(app, path)
+    except CsaError as exc:
+        fail(exc)
+    click.echo(f"Restored the backup of {manifest['created_at']} from {path}.")
+    for note in summary.notes:
+        click.echo(note)
 
 
 @csa_cli.command("scheduler")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import uuid
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from csa.core.clock import utcnow
 from csa.extensions import changed_rows, db
 from csa.models import OPEN_STATES, Lease, Round, RoundStatus
+from csa.ops.runlock import hold_run_lock
 from csa.rounds.lifecycle import farm_today
 from csa.rounds.split import RoundSplit, stored_split
 from csa.sheets.build import sheets_after_lock
@@ -80,6 +82,7 @@ def acquire_lease(name: str, holder: str, seconds: int, now: datetime | None = N
 
 
 def release_lease(name: str, holder: str) -> None:
+    """Give the lease up at once, so the next run (cron, another scheduler) need not wait."""
     db.session.execute(
         update(Lease)
         .where(Lease.name == name, Lease.holder == holder)
@@ -178,6 +181,27 @@ def run_due_jobs(now: datetime | None = None, holder: str = HOLDER) -> JobReport
     return report
 
 
+def lease_holder(name: str = LEASE_NAME, now: datetime | None = None) -> Lease | None:
+    """Return the lease row while someone holds it (not expired), else None."""
+    now = now or utcnow()
+    lease = db.session.get(Lease, name)
+    return lease if lease is not None and lease.expires_at > now else None
+
+
+def run_jobs_once(now: datetime | None = None, holder: str = HOLDER) -> JobReport:
+    """Run every due job once and give the lease back, even when a job raises (`run-jobs`).
+
+    Without the release, a cron run every minute would keep the lease for
+    SCHEDULER_LEASE_SECONDS after it exits, and act at most that often.
+    """
+    hold_run_lock(current_app)  # a restore in progress finishes first (csa/ops/runlock.py)
+    try:
+        return run_due_jobs(now, holder)
+    finally:
+        db.session.rollback()  # after a job raised, the session may hold a failed transaction
+        release_lease(LEASE_NAME, holder)
+
+
 def tick(app: Flask) -> None:
     """The scheduler's job: APScheduler threads have no app context, so push one."""
     with app.app_context():
@@ -190,6 +214,8 @@ def tick(app: Flask) -> None:
 def run_scheduler(app: Flask) -> None:
     """Block forever running `tick` every interval (the `flask csa scheduler` process)."""
     from apscheduler.schedulers.blocking import BlockingScheduler
+
+    hold_run_lock(app)  # a restore in progress finishes first (csa/ops/runlock.py)
 
     scheduler = BlockingScheduler(
         timezone=ZoneInfo(app.config["TIMEZONE"]),
@@ -205,8 +231,20 @@ def run_scheduler(app: Flask) -> None:
         next_run_time=datetime.now(ZoneInfo(app.config["TIMEZONE"])),
     )
     log.info("scheduler %s started, every %ss", HOLDER, app.config["SCHEDULER_INTERVAL_SECONDS"])
+    # SIGTERM (systemd, kill) ends the process without running `finally` blocks unless it
+    # becomes an exception, like Ctrl-C's KeyboardInterrupt.
+    previous = signal.signal(signal.SIGTERM, _raise_system_exit)
     try:
         scheduler.start()
     finally:
+        signal.signal(signal.SIGTERM, previous)
+        if scheduler.running:
+            scheduler.shutdown(wait=True)  # a tick in progress finishes before the release
         with app.app_context():
             release_lease(LEASE_NAME, HOLDER)
+            db.session.remove()
+        log.info("scheduler %s stopped; lease released", HOLDER)
+
+
+def _raise_system_exit(signum: int, frame: object) -> None:
+    raise SystemExit(0)

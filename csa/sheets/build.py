@@ -874,7 +874,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        os.chmod(tmp, 0o644)
+        # mkstemp's 0600 stays: sheets list members' names (csa/ops/private.py).
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import re
-import smtplib
 from datetime import timedelta
 
 from flask import current_app
@@ -20,11 +19,12 @@ from sqlalchemy import delete, func, select
 from csa.core.clock import utcnow
 from csa.errors import FieldError, ValidationFailed
 from csa.extensions import db
-from csa.models import LoginAttempt, Member, OutboxMessage, Role, User
-from csa.notices import mail
+from csa.models import LoginAttempt, Member, OutboxMessage, OutboxState, Role, User
+from csa.notices import mail, outbox
 
 INVITE_SALT = "csa-invite"
 STAFF_ROLES = (Role.FARMER, Role.COORDINATOR, Role.ADMIN)
+INVITE_MAIL_TIMEOUT = 10  # seconds the invitation page waits for the mail server
 EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>.]+$")
 
 log = logging.getLogger(__name__)
@@ -133,10 +133,11 @@ def invite_days() -> int:
     return max(1, int(current_app.config["INVITE_MAX_AGE_SECONDS"]) // 86400)
 
 
-def mail_invitation(user: User, link: str, token: str) -> bool:
-    """E-mail the set-password link once per token; False when it was sent before.
+def mail_invitation(user: User, link: str, token: str) -> str:
+    """Queue the set-password mail once per token and return its outbox key.
 
-    Raises ValidationFailed when the mail server refuses, so the caller can still show the link.
+    Only queues (the caller commits, then delivers): the link is stored sealed, never
+    readable, and a staff login's invitation is listed for admins only.
     """
     locale = user.member.locale if user.member is not None else user.locale
     with force_locale(locale):
@@ -152,26 +153,30 @@ def mail_invitation(user: User, link: str, token: str) -> bool:
             email=user.email,
         )
     key = f"invite/{user.id}/{token[-8:]}"
-    try:
-        row = mail.send(key=key, to=user.email, subject=subject, body=body)
-    except (OSError, smtplib.SMTPException) as exc:
-        # Forget the half-sent message so the same link can be sent again later.
-        db.session.execute(delete(OutboxMessage).where(OutboxMessage.key == key))
-        log.warning("invitation to %s not sent: %s", user.email, exc)
-        raise ValidationFailed(
-            _("The e-mail could not be sent (%(error)s); pass the link on yourself.", error=exc)
-        ) from exc
-    return row is not None
+    mail.send(
+        key, user.email, subject, body, redact=[link, token], admin_only=user.role in STAFF_ROLES
+    )
+    return key
 
 
-def deliver_invitation(user: User, link: str, token: str) -> tuple[bool, str | None]:
-    """E-mail the link when a mail server is set up: (mailed, the problem to show or None)."""
-    if not current_app.config["MAIL_SERVER"]:
+def deliver_invitation(key: str | None) -> tuple[bool, str | None]:
+    """Deliver a queued invitation now, after the commit: (mailed, the problem to show or None).
+
+    A refused or unreachable server leaves the message queued; the scheduler tries again.
+    """
+    if key is None:
         return False, None
-    try:
-        return mail_invitation(user, link, token), None
-    except ValidationFailed as exc:
-        return False, str(exc)
+    report = outbox.deliver(keys=[key], timeout=INVITE_MAIL_TIMEOUT)
+    row = db.session.scalar(select(OutboxMessage).where(OutboxMessage.key == key))
+    if row is None or row.state == OutboxState.SENT:
+        return row is not None, None
+    error = row.last_error or report.stopped
+    log.warning("invitation to %s not sent yet: %s", row.to, error)
+    return False, _(
+        "The e-mail could not be sent yet (%(error)s); it will be tried again. "
+        "Pass the link on yourself if it is urgent.",
+        error=error or _("no answer"),
+    )
 
 
 # --- staff logins -----------------------------------------------------------------------------

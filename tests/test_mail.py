@@ -425,3 +425,23 @@ def test_the_database_never_holds_the_set_password_link_in_clear(
     assert link in msg.get_content()
     db.session.expire_all()
     assert db.session.get(OutboxMessage, row.id).sealed is None
+
+
+def test_round_notices_with_a_refused_member_go_out_once_over_three_runs(app, db, smtp):
+    """Issue 10's probe: the old code re-sent everyone's notice on every run after one 550."""
+    farm = make_farm()
+    for i in range(5):
+        add_member(farm, name=f"Anna Nowak{i}", email=f"anna{i}@example.org")
+    db.session.commit()
+    smtp.handler.refuse.add("anna2@example.org")
+    run_due_jobs(MONDAY_MORNING)
+    harvest(farm, date(2027, 5, 4))
+    for _ in range(3):
+        run_due_jobs(AFTER_CUTOFF)
+    expected = {f"anna{i}@example.org": 1 for i in range(5) if i != 2}
+    assert smtp.handler.per_recipient() == expected
+    refused = db.session.scalar(
+        select(OutboxMessage).where(OutboxMessage.to == "anna2@example.org")
+    )
+    assert refused.state == OutboxState.QUEUED  # waiting for its back-off, not lost
+    assert "550" in refused.last_error

@@ -24,15 +24,19 @@ def free_port() -> int:
 
 
 class Handler:
-    """Keeps every accepted message; refuses the addresses in `refuse` at RCPT TO."""
+    """Keeps every accepted message; refuses the addresses in `refuse` at RCPT TO (550), and
+    answers 421 (the server is closing) to those in `shut_down_at`."""
 
     def __init__(self) -> None:
         self.refuse: set[str] = set()
+        self.shut_down_at: set[str] = set()  # answer 421 (closing) to these recipients
         self.delay = 0.0  # seconds to wait before accepting each message
         self.lock = threading.Lock()
         self.messages: list[tuple[list[str], bytes]] = []
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd hook
+        if address in self.shut_down_at:
+            return "421 4.3.2 Service shutting down"
         if address in self.refuse:
             return f"550 5.1.1 <{address}>: mailbox unavailable"
         envelope.rcpt_tos.append(address)

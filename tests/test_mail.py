@@ -182,6 +182,36 @@ def test_server_stopping_mid_batch_stops_the_batch_and_the_rest_goes_later(app, 
     assert smtp.handler.per_recipient() == {a: 1 for a in addresses}
 
 
+def test_a_server_closing_mid_batch_is_down_not_a_refusal(app, db, smtp):
+    app.config["OUTBOX_DOWN_RETRY_SECONDS"] = 0
+    addresses = queue(5)
+    smtp.handler.shut_down_at.add(addresses[2])
+    report = outbox.deliver()
+    assert (report.sent, report.retrying, report.failed) == (2, 0, 0)
+    assert "421" in report.stopped
+    row = db.session.scalar(select(OutboxMessage).where(OutboxMessage.to == addresses[2]))
+    assert (row.state, row.attempts) == (OutboxState.QUEUED, 0)
+    smtp.handler.shut_down_at.clear()
+    assert outbox.deliver().sent == 3
+    assert smtp.handler.per_recipient() == {a: 1 for a in addresses}
+
+
+def test_deliver_command_reports_and_fails_while_the_server_is_down(app, db, smtp, runner):
+    queue(3)
+    smtp.stop()
+    result = runner.invoke(args=["csa", "deliver"])
+    assert result.exit_code == 1
+    assert "sent: 0" in result.output
+    assert "The mail server is unavailable" in result.output
+    smtp.start()
+    app.config["OUTBOX_DOWN_RETRY_SECONDS"] = 0
+    make_due()
+    result = runner.invoke(args=["csa", "deliver", "--limit", "2"])
+    assert result.exit_code == 0, result.output
+    assert "sent: 2, to retry: 0, failed: 0" in result.output
+    assert runner.invoke(args=["csa", "deliver"]).output.startswith("sent: 1,")
+
+
 def test_a_cr_lf_site_name_is_delivered_with_a_clean_subject(app, db, smtp):
     farm = make_farm()
     farm.tuesday.name = "Old Mill\r\nBcc: everyone@example.org\nX-Evil: 1"

@@ -111,6 +111,9 @@ class SmtpTransport:
                 self.smtp = self._connect()
             self.smtp.send_message(msg, to_addrs=[row.to])
         except smtplib.SMTPRecipientsRefused as exc:
+            if any(code == 421 for code, _text in exc.recipients.values()):
+                self._drop()  # smtplib closed the connection: the server is going away
+                raise ServerDown(_replies(exc.recipients)) from exc
             raise Refused(_replies(exc.recipients)) from exc
         except smtplib.SMTPResponseException as exc:
             reply = _reply(exc.smtp_code, exc.smtp_error)

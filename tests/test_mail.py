@@ -475,3 +475,65 @@ def test_round_notices_with_a_refused_member_go_out_once_over_three_runs(app, db
     )
     assert refused.state == OutboxState.QUEUED  # waiting for its back-off, not lost
     assert "550" in refused.last_error
+
+
+def test_the_migration_removes_links_already_stored_and_hides_invitations(
+    app_config, forget_schema
+):
+    """Rows written by the old code held set-password links in clear; upgrading scrubs them."""
+    from flask_migrate import downgrade, upgrade
+
+    from csa import create_app
+
+    migrated = create_app(app_config)
+    forget_schema()
+    with migrated.app_context():
+        _db.drop_all()
+        with _db.engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        try:
+            upgrade(revision="3b1f6c2d9a70")
+            link = "http://farm.example/auth/set-password/WzEsIjM4NDFl.axPR4w.mQ6trd2jUE"
+            with _db.engine.begin() as conn:
+                conn.execute(
+                    text(
+                        'INSERT INTO outbox_message (key, "to", subject, body, created_at,'
+                        " sent_at, transport) VALUES (:key, :to, 'Login', :body, :at, :at,"
+                        " 'smtp')"
+                    ),
+                    [
+                        {
+                            "key": "invite/1/abcdefgh",
+                            "to": "boss@example.org",
+                            "body": f"Hello,\n{link}\nThen sign in.",
+                            "at": utcnow(),
+                        },
+                        {
+                            "key": "locked/1/1",
+                            "to": "anna@example.org",
+                            "body": "Tomatoes",
+                            "at": utcnow(),
+                        },
+                    ],
+                )
+            upgrade()
+            rows = {
+                row.key: row
+                for row in _db.session.execute(
+                    text("SELECT key, body, admin_only, state FROM outbox_message")
+                )
+            }
+            invite_row = rows["invite/1/abcdefgh"]
+            assert invite_row.body == "Hello,\n[link removed]\nThen sign in."
+            assert bool(invite_row.admin_only) is True
+            assert invite_row.state == "sent"
+            assert bool(rows["locked/1/1"].admin_only) is False
+            assert rows["locked/1/1"].body == "Tomatoes"
+            _db.session.rollback()
+            downgrade(revision="base")
+        finally:
+            _db.session.remove()
+            _db.drop_all()
+            with _db.engine.begin() as conn:
+                conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+            _db.engine.dispose()

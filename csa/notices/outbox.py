@@ -7,9 +7,11 @@ Run by the scheduler (csa/jobs.py, every tick after the lock step), by
 Why one message per commit: a crash re-sends at most the one message in flight (it keeps its
 claim until `OUTBOX_LEASE_SECONDS` lapse, then the next loop sends it again with the same
 Message-ID, csa/notices/mail.py), and a refused recipient is recorded on its own row without
-rolling back anyone else's. A claim is one conditional UPDATE, so two loops (two processes,
-two schedulers) never send the same message twice; on PostgreSQL the pick skips rows another
-loop has locked.
+rolling back anyone else's. Each outcome is committed together with the next message's
+claim (one commit per message, not two); before that commit nothing else is sent, so the
+message whose outcome is not yet committed is the one in flight. A claim is one conditional
+UPDATE, so two loops (two processes, two schedulers) never send the same message twice; on
+PostgreSQL the pick skips rows another loop has locked.
 
 What happens to a message:
 - sent: `state='sent'`, `sent_at`, the sealed text erased;
@@ -37,11 +39,11 @@ from typing import Any, Protocol
 
 from cryptography.fernet import InvalidToken
 from flask import current_app
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import Update, and_, exists, func, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from csa.core.clock import utcnow
-from csa.extensions import changed_rows, db
+from csa.extensions import db
 from csa.models import OutboxMessage, OutboxState
 from csa.notices.mail import build_message, unseal
 
@@ -214,15 +216,23 @@ def _pick(now: datetime, keys: Sequence[str] | None, postgres: bool) -> Any:
     return func.coalesce(lapsed.scalar_subquery(), queued.scalar_subquery())
 
 
-def claim_next(keys: Sequence[str] | None = None) -> OutboxMessage | None:
+def claim_next(
+    keys: Sequence[str] | None = None, outcome: Update | None = None
+) -> OutboxMessage | None:
     """Claim the next due message with one conditional UPDATE and commit the claim.
 
     Of two loops racing for a row, the second UPDATE finds it no longer due and changes
     nothing; that loop then tries the next row.
+
+    :param outcome: the previous message's outcome, committed with this claim: one commit
+        per message instead of two. Until then that message counts as in flight.
     """
     lease = timedelta(seconds=int(current_app.config["OUTBOX_LEASE_SECONDS"]))
     postgres = db.engine.dialect.name == "postgresql"
     while True:
+        if outcome is not None:
+            db.session.execute(outcome)
+            outcome = None
         now = utcnow()
         claimed = db.session.execute(
             update(OutboxMessage)
@@ -248,14 +258,20 @@ def claim_next(keys: Sequence[str] | None = None) -> OutboxMessage | None:
             return None
 
 
-def _settle(row: OutboxMessage, claim: str, **values: Any) -> None:
-    """Record a message's outcome, if the claim is still ours, and commit it."""
-    changed_rows(
+def _outcome(row: OutboxMessage, claim: str, **values: Any) -> Update:
+    """The UPDATE that records a message's outcome, if the claim is still ours."""
+    return (
         update(OutboxMessage)
         .where(OutboxMessage.id == row.id, OutboxMessage.claim == claim)
         .values(claim="", claimed_until=None, **values)
         .execution_options(synchronize_session=False)
     )
+
+
+def _settle(outcome: Update) -> None:
+    """Record an outcome now, in a transaction of its own."""
+    db.session.rollback()  # nothing of a failed claim may ride along
+    db.session.execute(outcome)
     db.session.commit()
 
 
@@ -278,9 +294,11 @@ def deliver(
     report = DeliveryReport()
     max_attempts = int(current_app.config["OUTBOX_MAX_ATTEMPTS"])
     via = transport(timeout)
+    pending: Update | None = None  # the last message's outcome, committed with the next claim
     try:
         while limit is None or report.sent + report.retrying + report.failed < limit:
-            row = claim_next(keys)
+            row = claim_next(keys, pending)
+            pending = None
             if row is None:
                 break
             claim = row.claim
@@ -295,7 +313,7 @@ def deliver(
                     raise Undeliverable(f"the message cannot be built: {exc}") from exc
                 via.send(row, msg)
             except ServerDown as exc:
-                _settle(
+                pending = _outcome(
                     row,
                     claim,
                     state=OutboxState.QUEUED,
@@ -310,11 +328,13 @@ def deliver(
             except (Refused, Undeliverable) as exc:
                 reply = str(exc)[:REPLY_MAX]
                 if isinstance(exc, Undeliverable) or row.attempts >= max_attempts:
-                    _settle(row, claim, state=OutboxState.FAILED, sealed=None, last_error=reply)
+                    pending = _outcome(
+                        row, claim, state=OutboxState.FAILED, sealed=None, last_error=reply
+                    )
                     report.failed += 1
                     log.warning("mail %s to %s failed for good: %s", row.key, row.to, reply)
                 else:
-                    _settle(
+                    pending = _outcome(
                         row,
                         claim,
                         state=OutboxState.QUEUED,
@@ -324,7 +344,7 @@ def deliver(
                     report.retrying += 1
                     log.info("mail %s to %s refused, retried later: %s", row.key, row.to, reply)
             else:
-                _settle(
+                pending = _outcome(
                     row,
                     claim,
                     state=OutboxState.SENT,
@@ -335,6 +355,8 @@ def deliver(
                 )
                 report.sent += 1
     finally:
+        if pending is not None:
+            _settle(pending)
         via.close()
     if report.sent or report.retrying or report.failed or report.stopped:
         log.info("outbox: %s", report)

@@ -33,6 +33,13 @@ class Handler:
         self.delay = 0.0  # seconds to wait before accepting each message
         self.lock = threading.Lock()
         self.messages: list[tuple[list[str], bytes]] = []
+        self.greetings = 0  # EHLOs: one per connection
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802 - aiosmtpd hook
+        session.host_name = hostname
+        with self.lock:
+            self.greetings += 1
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd hook
         if address in self.shut_down_at:

@@ -112,6 +112,7 @@ def test_one_refused_recipient_does_not_hold_back_the_others(app, db, smtp, clie
 
     report = outbox.deliver()
     assert (report.sent, report.retrying, report.failed) == (11, 1, 0)
+    assert smtp.handler.greetings == 1  # one connection for the whole batch
     received = smtp.handler.per_recipient()
     assert received == {a: 1 for a in addresses if a != refused}
     row = db.session.scalar(select(OutboxMessage).where(OutboxMessage.to == refused))

@@ -48,7 +48,7 @@ class Config:
     # The outbox (csa/notices/outbox.py): a refused message is tried again after each pause
     # in turn (the last repeats) and is shown as failed after OUTBOX_MAX_ATTEMPTS; when the
     # server is down, the batch stops and the next run tries after OUTBOX_DOWN_RETRY_SECONDS.
-    OUTBOX_BACKOFF_SECONDS = [60, 300, 1800, 7200]
+    OUTBOX_BACKOFF_SECONDS = (60, 300, 1800, 7200)
     OUTBOX_MAX_ATTEMPTS = 5
     OUTBOX_DOWN_RETRY_SECONDS = 60
     # A loop's claim on the message it is sending; after a crash the message is sent again

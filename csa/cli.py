@@ -124,6 +124,18 @@ def restore_command(path: Path, yes: bool) -> None:
         click.echo(note)
 
 
+@csa_cli.command("deliver")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many.")
+def deliver_command(limit: int | None) -> None:
+    """Send the queued e-mails that are due, one per commit (safe beside the scheduler)."""
+    from csa.notices.outbox import deliver
+
+    report = deliver(limit=limit)
+    click.echo(str(report))
+    if report.stopped:
+        raise click.ClickException(f"The mail server is unavailable: {report.stopped}")
+
+
 @csa_cli.command("scheduler")
 def scheduler_command() -> None:
     """Run the scheduler in the foreground: the one production process that runs jobs."""

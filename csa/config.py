@@ -52,6 +52,16 @@ class Config:
     MAIL_USERNAME = ""
     MAIL_PASSWORD = ""
     MAIL_SENDER = "csa@localhost"
+    MAIL_TIMEOUT = 30  # seconds to wait for the SMTP server
+    # The outbox (csa/notices/outbox.py): a refused message is tried again after each pause
+    # in turn (the last repeats) and is shown as failed after OUTBOX_MAX_ATTEMPTS; when the
+    # server is down, the batch stops and the next run tries after OUTBOX_DOWN_RETRY_SECONDS.
+    OUTBOX_BACKOFF_SECONDS = (60, 300, 1800, 7200)
+    OUTBOX_MAX_ATTEMPTS = 5
+    OUTBOX_DOWN_RETRY_SECONDS = 60
+    # A loop's claim on the message it is sending; after a crash the message is sent again
+    # once the claim lapses. Far longer than MAIL_TIMEOUT, so a slow send never lapses.
+    OUTBOX_LEASE_SECONDS = 300
     SQLALCHEMY_ENGINE_OPTIONS: dict[str, object] = {}
     # Distribution sheets (csa.sheets.build): paper "A4" or "letter"; sites render in this many
     # worker processes once a round has SHEETS_PARALLEL_MIN_ROWS members (1: no workers).

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from csa.core.clock import utcnow
 from csa.extensions import changed_rows, db
 from csa.models import OPEN_STATES, Lease, Round, RoundStatus
+from csa.notices.outbox import DeliveryReport, deliver
 from csa.ops.runlock import hold_run_lock
 from csa.rounds.lifecycle import farm_today
 from csa.rounds.split import RoundSplit, stored_split
@@ -49,13 +50,15 @@ class JobReport:
     locked: list[date] = field(default_factory=list)
     notified: list[date] = field(default_factory=list)
     distributed: list[date] = field(default_factory=list)
+    mail: DeliveryReport = field(default_factory=DeliveryReport)
 
     def __str__(self) -> str:
         if not self.acted:
             return "Another scheduler holds the lease; nothing done."
         return (
             f"rounds created: {len(self.created)}, locked: {len(self.locked)}, "
-            f"notified: {len(self.notified)}, distributed: {len(self.distributed)}"
+            f"notified: {len(self.notified)}, distributed: {len(self.distributed)}; "
+            f"mail {self.mail}"
         )
 
 
@@ -158,6 +161,15 @@ def finish_locked_rounds(report: JobReport) -> None:
             log.exception("finishing the round of %s failed; the next run retries", round_.date)
 
 
+def deliver_mail(report: JobReport) -> None:
+    """Send what the steps before queued (and anything due for a retry), one per commit."""
+    try:
+        report.mail = deliver()
+    except Exception:
+        db.session.rollback()
+        log.exception("delivering the outbox failed; the next run retries")
+
+
 def close_past_rounds(now: datetime, report: JobReport) -> None:
     """Mark locked rounds before today distributed (csa/rounds/lifecycle.py does it)."""
     from csa.rounds.lifecycle import distribute_past_rounds
@@ -176,6 +188,7 @@ def run_due_jobs(now: datetime | None = None, holder: str = HOLDER) -> JobReport
     create_rounds(now, report)
     lock_due_rounds(now, report)
     finish_locked_rounds(report)
+    deliver_mail(report)
     close_past_rounds(now, report)
     log.info("jobs: %s", report)
     return report

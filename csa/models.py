@@ -19,6 +19,7 @@ from sqlalchemy import (
     DateTime,
     Enum,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
@@ -471,17 +472,43 @@ def _seed_data_version(target: Table, connection: Connection, **_kw: object) -> 
     connection.execute(target.insert().values(id=1, token=new_version_token(), value=0))
 
 
+class OutboxState(enum.StrEnum):
+    """Where a queued e-mail is on its way (csa/notices/outbox.py moves it along)."""
+
+    QUEUED = "queued"  # due at next_attempt_at
+    SENDING = "sending"  # claimed by a delivery loop until claimed_until
+    SENT = "sent"
+    FAILED = "failed"  # refused too often, or undeliverable; shown to coordinators
+
+
 class OutboxMessage(Model):
-    """Every e-mail the app sent or wrote to instance/outbox/, for the coordinator's list."""
+    """One e-mail to one recipient, queued by a business transaction and delivered apart.
+
+    `body` is what staff may read on the Sent messages page: links that grant access are
+    replaced there, and the text that is sent lives only in `sealed` (encrypted with a key
+    derived from SECRET_KEY) until it is delivered, then it is erased (csa/notices/mail.py).
+    """
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(120), unique=True)  # idempotency key
     to: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
+    sealed: Mapped[str | None] = mapped_column(Text)
+    admin_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[OutboxState] = mapped_column(
+        _enum(OutboxState, "outbox_state"), default=OutboxState.QUEUED
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    claim: Mapped[str] = mapped_column(String(40), default="")
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     transport: Mapped[str] = mapped_column(String(10), default="")  # smtp or file
+
+    __table_args__ = (Index("ix_outbox_message_due", "state", "next_attempt_at"),)
 
 
 def memberships_on(on_date: date) -> select:  # type: ignore[valid-type]

@@ -136,13 +136,21 @@ def runner(app: Flask) -> FlaskCliRunner:
 
 @pytest.fixture
 def make_user(app: Flask) -> Any:
-    """Create a user of a role (optionally tied to a member household) with PASSWORD."""
+    """Create a user of a role (optionally tied to a member household) with PASSWORD.
+
+    `password=None` makes a login that waits for its invitation link (no password yet).
+    """
     from csa.accounts import operations as accounts
 
-    def make(role: Role = Role.MEMBER, email: str | None = None, member: Any = None) -> Any:
+    def make(
+        role: Role = Role.MEMBER,
+        email: str | None = None,
+        member: Any = None,
+        password: str | None = PASSWORD,
+    ) -> Any:
         email = email or f"{role.value}-{make.count}@example.org"
         make.count += 1
-        user = accounts.create_user(email, role, password=PASSWORD, name=email, member=member)
+        user = accounts.create_user(email, role, password=password, name=email, member=member)
         _db.session.commit()
         return user
 

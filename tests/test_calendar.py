@@ -16,6 +16,7 @@ from csa.models import (
     Hold,
     HoldMode,
     OutboxMessage,
+    OutboxState,
     Role,
     Round,
     RoundAction,
@@ -426,6 +427,7 @@ def test_messages_list_and_detail(app, db, client, staff):
         body="Tomatoes <b>2 kg</b>",
         created_at=datetime(2027, 5, 3, 16),
         transport="file",
+        state=OutboxState.SENT,
     )
     new = OutboxMessage(
         key="b",
@@ -434,6 +436,7 @@ def test_messages_list_and_detail(app, db, client, staff):
         body="Hail",
         created_at=datetime(2027, 5, 10, 16),
         transport="smtp",
+        state=OutboxState.SENT,
     )
     db.session.add_all([old, new])
     db.session.commit()

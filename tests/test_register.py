@@ -17,11 +17,13 @@ from csa.models import (
     Membership,
     MembershipStatus,
     OutboxMessage,
+    OutboxState,
     Role,
     Season,
     User,
 )
 from tests.factories import add_member, make_farm
+from tests.smtp import SmtpServer
 
 
 @pytest.fixture
@@ -476,42 +478,16 @@ def test_invite_refuses_a_deactivated_login(client, coordinator, farm, db, make_
     assert "The login anna@example.org is deactivated; reactivate it first." in page
 
 
-class FakeSMTP:
-    """Stands in for smtplib.SMTP and keeps what it was asked to send."""
-
-    sent: list = []
-    fail = False
-
-    def __init__(self, host, port, timeout=None):
-        if FakeSMTP.fail:
-            raise ConnectionRefusedError("connection refused")
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def starttls(self):
-        pass
-
-    def login(self, user, password):
-        pass
-
-    def send_message(self, msg):
-        FakeSMTP.sent.append(msg)
-
-
 @pytest.fixture
-def fake_smtp(app, monkeypatch):
-    FakeSMTP.sent = []
-    FakeSMTP.fail = False
-    monkeypatch.setattr("csa.notices.mail.smtplib.SMTP", FakeSMTP)
-    app.config["MAIL_SERVER"] = "smtp.example.org"
-    return FakeSMTP
+def smtp(app):
+    server = SmtpServer()
+    server.start()
+    server.configure(app)
+    yield server
+    server.stop()
 
 
-def test_invite_is_also_mailed_when_a_mail_server_is_set(client, coordinator, farm, db, fake_smtp):
+def test_invite_is_also_mailed_when_a_mail_server_is_set(client, coordinator, farm, db, smtp):
     member = add_member(farm, name="Anna Nowak", email="anna@example.org").member
     db.session.commit()
     response = client.post(f"/register/members/{member.id}/invite")
@@ -522,22 +498,27 @@ def test_invite_is_also_mailed_when_a_mail_server_is_set(client, coordinator, fa
     user = db.session.scalar(select(User).where(User.email == "anna@example.org"))
     row = db.session.scalar(select(OutboxMessage))
     assert row.key.startswith(f"invite/{user.id}/")
-    assert (row.to, row.transport) == ("anna@example.org", "smtp")
-    (msg,) = fake_smtp.sent
+    assert (row.to, row.transport, row.state) == ("anna@example.org", "smtp", OutboxState.SENT)
+    assert link not in row.body
+    (msg,) = smtp.handler.parsed()
     assert msg["To"] == "anna@example.org"
     assert link in msg.get_content()
 
 
-def test_invite_still_shows_the_link_when_mail_fails(client, coordinator, farm, db, fake_smtp):
-    fake_smtp.fail = True
+def test_invite_still_shows_the_link_when_mail_fails(client, coordinator, farm, db, smtp):
+    smtp.stop()
     member = add_member(farm, email="anna@example.org").member
     db.session.commit()
     response = client.post(f"/register/members/{member.id}/invite")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert "/auth/set-password/" in _link(html)
-    assert "The e-mail could not be sent" in html
-    assert count(db, OutboxMessage) == 0
+    assert "The e-mail could not be sent yet" in html
+    assert "it will be tried again" in html
+    # Nothing is lost: the message waits in the outbox for the scheduler's next try.
+    row = db.session.scalar(select(OutboxMessage))
+    assert (row.state, row.attempts) == (OutboxState.QUEUED, 0)
+    assert "refused" in row.last_error.lower()
     assert db.session.scalar(select(User).where(User.email == "anna@example.org")) is not None
 
 

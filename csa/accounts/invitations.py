@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import flash, render_template, url_for
+from flask import current_app, flash, render_template, url_for
 from flask.typing import ResponseReturnValue
 
 from csa.accounts import operations as accounts
@@ -16,10 +16,12 @@ def show_invitation(user: User, token: str, member: Member | None = None) -> Res
     :param member: the household the link was given for (default: the login's own).
     """
     link = url_for("auth.set_password", token=token, _external=True)
-    mailed, problem = accounts.deliver_invitation(user, link, token)
+    key = accounts.mail_invitation(user, link, token) if current_app.config["MAIL_SERVER"] else None
+    db.session.commit()
+    # Delivered only after the commit: the business transaction never waits on the network.
+    mailed, problem = accounts.deliver_now(key)
     if problem:
         flash(problem, "warning")
-    db.session.commit()
     return render_template(
         "auth/invite.html",
         user=user,

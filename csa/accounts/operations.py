@@ -10,19 +10,18 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-import smtplib
 
 from flask import current_app
 from flask_babel import force_locale, format_datetime, ngettext
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from csa.errors import FieldError, ValidationFailed
 from csa.extensions import db
-from csa.models import AccountEvent, Member, OutboxMessage, Role, User
-from csa.notices import mail
+from csa.models import AccountEvent, Member, OutboxMessage, OutboxState, Role, User
+from csa.notices import mail, outbox
 
 INVITE_SALT = "csa-invite"
 RESET_SALT = "csa-reset"  # forgot-password links: another salt, so neither passes for the other
@@ -30,6 +29,7 @@ RESET_SALT = "csa-reset"  # forgot-password links: another salt, so neither pass
 RESET_BY_STAFF = "reset"
 SET_BY_FORGOT_LINK = "forgot"
 STAFF_ROLES = (Role.FARMER, Role.COORDINATOR, Role.ADMIN)
+INVITE_MAIL_TIMEOUT = 10  # seconds the invitation page waits for the mail server
 EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>.]+$")
 
 log = logging.getLogger(__name__)
@@ -167,10 +167,11 @@ def invite_days() -> int:
     return max(1, int(current_app.config["INVITE_MAX_AGE_SECONDS"]) // 86400)
 
 
-def mail_invitation(user: User, link: str, token: str) -> bool:
-    """E-mail the set-password link once per token; False when it was sent before.
+def mail_invitation(user: User, link: str, token: str) -> str:
+    """Queue the set-password mail once per token and return its outbox key.
 
-    Raises ValidationFailed when the mail server refuses, so the caller can still show the link.
+    Only queues (the caller commits, then delivers): the link is stored sealed, never
+    readable, and a staff login's invitation is listed for admins only.
     """
     locale = user.member.locale if user.member is not None else user.locale
     with force_locale(locale):
@@ -186,26 +187,30 @@ def mail_invitation(user: User, link: str, token: str) -> bool:
             email=user.email,
         )
     key = f"invite/{user.id}/{token[-8:]}"
-    try:
-        row = mail.send(key=key, to=user.email, subject=subject, body=body)
-    except (OSError, smtplib.SMTPException) as exc:
-        # Forget the half-sent message so the same link can be sent again later.
-        db.session.execute(delete(OutboxMessage).where(OutboxMessage.key == key))
-        log.warning("invitation to %s not sent: %s", user.email, exc)
-        raise ValidationFailed(
-            _("The e-mail could not be sent (%(error)s); pass the link on yourself.", error=exc)
-        ) from exc
-    return row is not None
+    mail.send(
+        key, user.email, subject, body, redact=[link, token], admin_only=user.role in STAFF_ROLES
+    )
+    return key
 
 
-def deliver_invitation(user: User, link: str, token: str) -> tuple[bool, str | None]:
-    """E-mail the link when a mail server is set up: (mailed, the problem to show or None)."""
-    if not current_app.config["MAIL_SERVER"]:
+def deliver_now(key: str | None) -> tuple[bool, str | None]:
+    """Deliver one queued link mail now, after the commit: (mailed, the problem or None).
+
+    A refused or unreachable server leaves the message queued; the scheduler tries again.
+    """
+    if key is None:
         return False, None
-    try:
-        return mail_invitation(user, link, token), None
-    except ValidationFailed as exc:
-        return False, str(exc)
+    report = outbox.deliver(keys=[key], timeout=INVITE_MAIL_TIMEOUT)
+    row = db.session.scalar(select(OutboxMessage).where(OutboxMessage.key == key))
+    if row is None or row.state == OutboxState.SENT:
+        return row is not None, None
+    error = row.last_error or report.stopped
+    log.warning("mail %s to %s not sent yet: %s", key, row.to, error)
+    return False, _(
+        "The e-mail could not be sent yet (%(error)s); it will be tried again. "
+        "Pass the link on yourself if it is urgent.",
+        error=error or _("no answer"),
+    )
 
 
 # --- staff logins -----------------------------------------------------------------------------
@@ -292,10 +297,11 @@ def reset_password(user: User, acting: User) -> tuple[str, AccountEvent]:
     return invite_token(user), event
 
 
-def mail_reset_notice(user: User, event: AccountEvent, link: str) -> str | None:
-    """Tell the login's owner who reset the password and when, with the link to set a new one.
+def mail_reset_notice(user: User, event: AccountEvent, link: str) -> str:
+    """Queue the mail telling the owner who reset the password and when, with the new link.
 
-    Return the problem to show when the mail could not go (the reset stands all the same).
+    Only queues (the caller commits, then delivers with `deliver_now`); the link is stored
+    sealed, and a staff login's notice is listed for admins only. Returns the outbox key.
     """
     locale = user.member.locale if user.member is not None else user.locale
     by = event.by.name or event.by.email if event.by is not None else "?"
@@ -318,14 +324,8 @@ def mail_reset_notice(user: User, event: AccountEvent, link: str) -> str | None:
             link=link,
         )
     key = f"reset/{user.id}/{event.id}"
-    try:
-        # outbox: redact=[link]
-        mail.send(key=key, to=user.email, subject=subject, body=body)
-    except (OSError, smtplib.SMTPException) as exc:
-        db.session.execute(delete(OutboxMessage).where(OutboxMessage.key == key))
-        log.warning("reset notice to %s not sent: %s", user.email, exc)
-        return _("The e-mail could not be sent (%(error)s); pass the link on yourself.", error=exc)
-    return None
+    mail.send(key, user.email, subject, body, redact=[link], admin_only=user.role in STAFF_ROLES)
+    return key
 
 
 def password_events(user: User, limit: int = 10) -> list[AccountEvent]:
@@ -360,8 +360,8 @@ def reset_minutes() -> int:
     return max(1, int(current_app.config["RESET_MAX_AGE_SECONDS"]) // 60)
 
 
-def mail_reset_link(user: User, link: str, token: str) -> None:
-    """E-mail a forgot-password link (errors are the caller's: nobody is waiting for them)."""
+def mail_reset_link(user: User, link: str) -> str:
+    """Queue a forgot-password link mail (sealed, like every link) and return its outbox key."""
     locale = user.member.locale if user.member is not None else user.locale
     with force_locale(locale):
         subject = _("A new password for your farm login")
@@ -377,10 +377,10 @@ def mail_reset_link(user: User, link: str, token: str) -> None:
             email=user.email,
             link=link,
         )
-    # outbox: redact=[link]
     # Two requests within a second get the same token; each request is its own message.
     key = f"forgot/{user.id}/{secrets.token_urlsafe(9)}"
-    mail.send(key=key, to=user.email, subject=subject, body=body)
+    mail.send(key, user.email, subject, body, redact=[link], admin_only=user.role in STAFF_ROLES)
+    return key
 
 
 def login_for_reset(email: str) -> User | None:

@@ -137,11 +137,14 @@ def _send_reset_link(app: Flask, url_root: str, email: str, address: str) -> Non
             allowed = user is not None and not throttle.take(
                 throttle.FORGOT, email, "", throttle.rule("FORGOT_EMAIL")
             )
+            key = None
             if user is not None and allowed:
                 token = accounts.reset_token(user)
                 link = url_for("auth.reset_password", token=token, _external=True)
-                accounts.mail_reset_link(user, link, token)
+                key = accounts.mail_reset_link(user, link)
             db.session.commit()
+            # Sent after the commit; if the server is down the scheduler tries again.
+            accounts.deliver_now(key)
         except Exception:
             # Nobody is waiting for this answer; the log is the only place to say it failed.
             db.session.rollback()
@@ -186,15 +189,17 @@ def staff_reset(user_id: int) -> ResponseReturnValue:
             status = 400
         else:
             link = url_for("auth.set_password", token=token, _external=True)
-            problem = accounts.mail_reset_notice(user, event, link)
+            key = accounts.mail_reset_notice(user, event, link)
+            db.session.commit()
+            # Delivered only after the commit: the reset stands whatever the mail server says.
+            mailed, problem = accounts.deliver_now(key)
             if problem:
                 flash(problem, "warning")
-            db.session.commit()
             return render_template(
                 "auth/reset_done.html",
                 user=user,
                 link=link,
-                mailed=problem is None,
+                mailed=mailed,
                 invite_days=accounts.invite_days(),
             )
     return render_template(

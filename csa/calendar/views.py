@@ -30,7 +30,7 @@ from flask_babel import force_locale, format_date, format_datetime, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 
 from csa.calendar import ical
@@ -45,7 +45,9 @@ from csa.models import (
     Membership,
     MembershipStatus,
     OutboxMessage,
+    OutboxState,
     PickupSite,
+    Role,
     Round,
     RoundStatus,
 )
@@ -54,7 +56,7 @@ from csa.rounds.lifecycle import farm_today
 from csa.ui.access import FIELD, STAFF, public, roles
 from csa.ui.args import parse_day
 from csa.ui.forms import EmptyForm, flash_errors
-from csa.ui.labels import ROUND_STATUS_LABELS
+from csa.ui.labels import OUTBOX_STATE_LABELS, ROUND_STATUS_LABELS
 
 bp = Blueprint("calendar", __name__)
 
@@ -246,22 +248,54 @@ def generate() -> ResponseReturnValue:
 # --- sent messages ---------------------------------------------------------------------
 
 
+def _visible_messages() -> Select[OutboxMessage]:
+    """The outbox rows the current user may read: staff logins' invitations are for admins."""
+    query = select(OutboxMessage)
+    if current_user.role != Role.ADMIN:
+        query = query.where(OutboxMessage.admin_only.is_(False))
+    return query
+
+
 @bp.route("/messages")
 @roles(*STAFF)
 def messages() -> ResponseReturnValue:
+    """Every queued, sent and failed message, newest first; failed ones can be listed apart."""
+    state = request.args.get("state", "")
+    query = _visible_messages()
+    if state in set(OutboxState):
+        query = query.where(OutboxMessage.state == OutboxState(state))
+    else:
+        state = ""
     page = db.paginate(
-        select(OutboxMessage).order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc()),
+        query.order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc()),
         per_page=MESSAGES_PER_PAGE,
         error_out=False,
     )
-    return render_template("calendar/messages.html", page=page, local=_local_text)
+    failed = db.session.scalar(
+        select(func.count()).select_from(
+            _visible_messages().where(OutboxMessage.state == OutboxState.FAILED).subquery()
+        )
+    )
+    return render_template(
+        "calendar/messages.html",
+        page=page,
+        local=_local_text,
+        state=state,
+        failed=failed or 0,
+        state_labels=OUTBOX_STATE_LABELS,
+    )
 
 
 @bp.route("/messages/<int:message_id>")
 @roles(*STAFF)
 def message(message_id: int) -> ResponseReturnValue:
-    row = db.get_or_404(OutboxMessage, message_id)
-    return render_template("calendar/message.html", message=row, local=_local_text)
+    row = db.first_or_404(_visible_messages().where(OutboxMessage.id == message_id))
+    return render_template(
+        "calendar/message.html",
+        message=row,
+        local=_local_text,
+        state_labels=OUTBOX_STATE_LABELS,
+    )
 
 
 def _local_text(moment: datetime | None) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-from csa.models import HoldMode, MembershipStatus, RoundStatus
+from csa.models import HoldMode, MembershipStatus, OutboxState, RoundStatus
 
 ROUND_STATUS_LABELS = {
     RoundStatus.OPEN: _l("open"),
@@ -21,4 +21,10 @@ MEMBERSHIP_STATUS_LABELS = {
 HOLD_LABELS = {
     HoldMode.DONATE: _l("Donate my share"),
     HoldMode.OTHERS: _l("Give it to the other members"),
+}
+OUTBOX_STATE_LABELS = {
+    OutboxState.QUEUED: _l("waiting to be sent"),
+    OutboxState.SENDING: _l("being sent"),
+    OutboxState.SENT: _l("sent"),
+    OutboxState.FAILED: _l("failed"),
 }

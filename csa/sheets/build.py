@@ -22,6 +22,7 @@ render through render_all.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import io
 import logging
@@ -29,8 +30,11 @@ import multiprocessing
 import os
 import pickle
 import re
+import signal
+import sys
 import tempfile
 import threading
+import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Collection, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -642,8 +646,59 @@ class _Assembly:
 _worker_app: Flask | None = None
 
 
-def _init_worker(config: dict[str, Any]) -> None:
+# How often a worker looks whether the process that started the pool is still there (the
+# fallback where the kernel cannot tell it: no prctl, see _die_with_parent).
+PARENT_POLL_SECONDS = 1.0
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent(creator: int) -> None:
+    """Make this worker end when the process that started the pool ends, however it ends.
+
+    A pool worker waits on its task queue, whose pipe it holds open itself, so a parent
+    killed with SIGKILL would leave it waiting for ever (hundreds of MB each). On Linux the
+    kernel sends SIGTERM when the parent goes (PR_SET_PDEATHSIG); a thread checks every
+    PARENT_POLL_SECONDS as well, for other systems and for a parent gone before prctl ran.
+    SIGTERM is reset to its default: a forked worker inherits the parent's handlers.
+    """
+    parent = os.getppid()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl here: the thread below suffices
+            log.debug("sheets worker: no prctl, watching the parent instead")
+    if not _parent_alive(creator, parent):
+        os._exit(1)
+    threading.Thread(
+        target=_watch_parent, args=(creator, parent), name="sheets-parent", daemon=True
+    ).start()
+
+
+def _parent_alive(creator: int, parent: int) -> bool:
+    """Whether the pool's creator still runs and this process was not handed to another
+    parent (a fork server between them counts as the parent)."""
+    if os.getppid() != parent:
+        return False
+    try:
+        os.kill(creator, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
+def _watch_parent(creator: int, parent: int) -> None:
+    while _parent_alive(creator, parent):
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(1)
+
+
+def _init_worker(config: dict[str, Any], creator: int) -> None:
     global _worker_app
+    _die_with_parent(creator)
     if _worker_app is not None:  # forked: the parent's app came along, ready to render
         gc.freeze()
         gc.set_threshold(50_000, 20, 20)
@@ -769,7 +824,7 @@ def _render_in_workers(
             max_workers=workers,
             mp_context=context,
             initializer=_init_worker,
-            initargs=({} if forked else _portable_config(config),),
+            initargs=({} if forked else _portable_config(config), os.getpid()),
         ) as pool:
             running: dict[Future[tuple[bytes, int]], _Task] = {}
             try:

@@ -457,6 +457,24 @@ def test_preview_renders_one_site_before_the_lock(app, client, auth, make_user, 
     assert render_site_preview(open_round, farm.tuesday)[:5] == b"%PDF-"
 
 
+def test_a_long_preview_is_refused_with_a_way_to_get_the_list(
+    app, client, auth, make_user, farm, open_round
+):
+    """A site above SHEETS_PREVIEW_MAX_ROWS is not rendered inside the request."""
+    login(client, auth, make_user, Role.COORDINATOR)
+    iso = DAY.isoformat()
+    url = f"/sheets/{iso}/preview/{farm.tuesday.id}.pdf"
+    app.config["SHEETS_PREVIEW_MAX_ROWS"] = 7  # Old Mill has exactly 7 members: allowed
+    assert client.get(url).mimetype == "application/pdf"
+    app.config["SHEETS_PREVIEW_MAX_ROWS"] = 6
+    response = client.get(url)
+    assert response.status_code == 302  # no PDF: sent back to the round's sheets
+    assert response.headers["Location"].endswith(f"/sheets/{iso}")
+    page = client.get(f"/sheets/{iso}").get_data(as_text=True)
+    assert "The pickup list of Old Mill has 7 members, too many to render" in page
+    assert f"flask --app app csa sheets {iso} --site &#34;Old Mill&#34;" in page
+
+
 def test_regenerate_makes_the_sheets_again(app, client, auth, make_user, farm, locked_round, db):
     render_round_sheets(locked_round)
     db.session.commit()

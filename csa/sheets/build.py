@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
-from flask_babel import force_locale, format_date, get_locale
+from flask_babel import force_locale, format_date, get_locale, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
@@ -1036,12 +1036,33 @@ def round_sheet_data(
         return sheet_data(split, site_ids=site_ids)
 
 
-def render_site_preview(round_: Round, site: PickupSite) -> bytes:
-    """One site's pickup list on demand (before the lock: what it would be now)."""
+def render_site_preview(round_: Round, site: PickupSite, max_rows: int | None = None) -> bytes:
+    """One site's pickup list on demand (before the lock: what it would be now).
+
+    :param max_rows: refuse (ValidationFailed) a list with more member rows than this: a
+        web request must not wait for a long render (WeasyPrint lays out a few hundred
+        rows a second); the sheets made at the lock and `csa sheets` have no such bound.
+    """
     sheets = round_sheet_data(round_, site_ids={site.id})
     if not sheets.sites:
         raise NotFound(_("%(site)s has no pickup in this round.", site=site.name))
-    return render_pickup(sheets.info, sheets.sites[0], preview=not sheets.info.locked)[0]
+    found = sheets.sites[0]
+    rows = len(found.rows) + len(found.donated)
+    if max_rows is not None and rows > max_rows:
+        raise ValidationFailed(
+            ngettext(
+                "The pickup list of %(site)s has %(num)d member, too many to render while "
+                "you wait. Use the sheets made when the round locks, or make it on the "
+                'server: flask --app app csa sheets %(date)s --site "%(site)s"',
+                "The pickup list of %(site)s has %(num)d members, too many to render while "
+                "you wait. Use the sheets made when the round locks, or make it on the "
+                'server: flask --app app csa sheets %(date)s --site "%(site)s"',
+                rows,
+                site=site.name,
+                date=round_.date.isoformat(),
+            )
+        )
+    return render_pickup(sheets.info, found, preview=not sheets.info.locked)[0]
 
 
 def export_sheets(

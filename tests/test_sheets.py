@@ -629,6 +629,8 @@ def test_a_big_site_renders_in_parts_with_page_numbers_across_the_whole(
     assert len(rows) == BIG
     kinds = [t.kind for t in _tasks(sheets, ("pickup", "poster", "packing"), 100)]
     assert kinds.count("pickup-part") == 3  # the site's list is split across the workers
+    kinds = [t.kind for t in _tasks(sheets, ("pickup", "poster", "packing"), 100, workers=2)]
+    assert kinds.count("pickup-part") == 4  # as many parts for each of the two workers
 
     result = runner.invoke(args=["csa", "sheets", DAY.isoformat(), "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output

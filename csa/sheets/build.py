@@ -453,25 +453,35 @@ def render_pickup(
     return write_document(doc), len(doc.pages)
 
 
-def split_pickup(site: SiteSheet, part_rows: int) -> list[tuple[PickupPart, SiteSheet]]:
-    """A site's list cut into parts of about `part_rows` rows (one part if it is short).
+def split_pickup(
+    site: SiteSheet, part_rows: int, multiple: int = 1
+) -> list[tuple[PickupPart, SiteSheet]]:
+    """A site's list cut into parts of at most `part_rows` rows (one part if it is short).
 
     The first part prints the heading, the last the holds and totals (pickup.html).
+
+    :param multiple: a list that is cut at all is cut into a multiple of this many parts
+        (the number of workers), so the workers finish their parts together and number
+        the pages while the posters render; five parts on two workers left one part
+        rendering alone at the end (measured: about 0.4 s of 3.8 at 1,000 rows).
     """
     count = max(1, -(-len(site.rows) // max(part_rows, 1)))
+    if count > 1 and multiple > 1:
+        count = -(-count // multiple) * multiple
+    count = min(count, max(len(site.rows), 1))
     if count == 1:
         return [(PickupPart(0, 1, 0), site)]
-    size = -(-len(site.rows) // count)
+    rows = len(site.rows)
     parts = []
     for index in range(count):
-        start = index * size
+        start, end = index * rows // count, (index + 1) * rows // count  # none left empty
         last = index == count - 1
         parts.append(
             (
                 PickupPart(index, count, start),
                 replace(
                     site,
-                    rows=site.rows[start : start + size],
+                    rows=site.rows[start:end],
                     donated=site.donated if last else [],
                     away=site.away if last else [],
                     totals=site.totals if last else [],
@@ -745,7 +755,9 @@ def _portable_config(config: Any) -> dict[str, Any]:
     return portable
 
 
-def _tasks(sheets: RoundSheets, site_kinds: Collection[str], part_rows: int) -> list[_Task]:
+def _tasks(
+    sheets: RoundSheets, site_kinds: Collection[str], part_rows: int, workers: int = 1
+) -> list[_Task]:
     """The files to render, longest first so no worker is left with a long list at the
     end: pickup lists by size (a long one in parts), then the packing summary, then the
     one-page posters."""
@@ -753,7 +765,7 @@ def _tasks(sheets: RoundSheets, site_kinds: Collection[str], part_rows: int) -> 
     tasks: list[_Task] = []
     if "pickup" in site_kinds:
         for s in order:
-            parts = split_pickup(s, part_rows)
+            parts = split_pickup(s, part_rows, workers)
             if len(parts) == 1:
                 tasks.append(_Task("pickup", s.site_id, s))
             else:
@@ -784,7 +796,7 @@ def render_all(
     rows = sum(len(s.rows) + len(s.donated) for s in sheets.sites)
     parallel = workers > 1 and rows >= int(config.get("SHEETS_PARALLEL_MIN_ROWS", 150))
     part_rows = int(config.get("SHEETS_PART_ROWS", 200)) if parallel else max(rows, 1)
-    todo: deque[_Task] = deque(_tasks(sheets, site_kinds, part_rows))
+    todo: deque[_Task] = deque(_tasks(sheets, site_kinds, part_rows, workers))
     assembly = _Assembly(info.wide)
     if parallel and len(todo) > 2:
         try:

@@ -768,3 +768,19 @@ def test_killing_the_sheets_command_takes_its_workers_with_it(
         if proc.stderr:
             proc.stderr.close()
     assert not (tmp_path / "o" / "all-sites.pdf").exists()  # it really was cut short
+
+
+def test_the_linker_cache_lookup_finds_what_ctypes_finds():
+    """WeasyPrint's libraries are looked up in one read of `ldconfig -p` (csa.sheets.pdf);
+    for the names it asks for, the answer must be ctypes' own, found or not."""
+    import ctypes.util
+
+    from csa.sheets.pdf import _linker_cache_lookup
+
+    lookup = _linker_cache_lookup()
+    assert lookup is not None  # Linux with ldconfig: here and in CI
+    names = ["gobject-2.0", "pango-1.0", "pangoft2-1.0", "harfbuzz", "harfbuzz-subset"]
+    names += ["fontconfig", "libpango-1.0-0", "pango-1.0-0", "no-such-library-at-all"]
+    for name in names:
+        assert lookup(name) == ctypes.util.find_library(name), name
+    assert lookup("pango-1.0") is not None

@@ -160,12 +160,24 @@ def main() -> None:
         csa_times: list[tuple[float, float]] = []
         before_times: list[tuple[float, float]] = []
         j_times: list[tuple[float, float]] = []
-        for _run in range(args.runs):
-            if before_env is not None:
-                shutil.rmtree(out, ignore_errors=True)
-                before_times.append(time_command(ours, before_env, args.before.resolve()))
+        out_before = Path(tmp) / "out-before"
+        before_cmd = [*ours[:-1], str(out_before)]
+
+        def run_before() -> None:
+            assert before_env is not None
+            assert args.before is not None
+            shutil.rmtree(out_before, ignore_errors=True)
+            before_times.append(time_command(before_cmd, before_env, args.before.resolve()))
+
+        for run in range(args.runs):
+            # The old and the new code take turns going first: a neighbour's burst of work
+            # then lands on each as often.
+            if before_env is not None and run % 2 == 0:
+                run_before()
             shutil.rmtree(out, ignore_errors=True)
             csa_times.append(time_command(ours, env, ROOT))
+            if before_env is not None and run % 2 == 1:
+                run_before()
             if theirs is not None:
                 j_times.append(time_command(theirs[0], theirs[1], args.juntagrico_home / "project"))
         files = sorted(p.name for p in out.glob("*.pdf"))

@@ -144,7 +144,7 @@ def register_extensions(app: Flask) -> None:
     from csa.ui.access import register_access
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(_folder("migrations")))
+    migrate.init_app(app, directory=str(_folder("migrations")))
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     login.init_app(app)

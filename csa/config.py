@@ -70,6 +70,7 @@ class Config:
     SHEETS_PARALLEL_MIN_ROWS = 150
     SHEETS_INLINE_MAX_ROWS = 300  # "make again" on a bigger round renders in the background
     SHEETS_PART_ROWS = 200  # a longer pickup list renders in parts on several workers
+    SHEETS_PREVIEW_MAX_ROWS = 300  # a longer site's preview is refused, not rendered in a request
 
 
 def instance_secret_key(instance_path: str) -> str:

@@ -34,3 +34,30 @@ def test_migrations_match_models(app_config, forget_schema):
         finally:
             _drop_everything()
             db.engine.dispose()
+
+
+def test_flask_migrate_loads_only_when_a_migration_needs_it(tmp_path):
+    """Starting the app imports no Alembic (csa.extensions.LazyMigrate); `flask db` works."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "CSA_INSTANCE_PATH": str(tmp_path), "CSA_SECRET_KEY": "x"}
+    env["CSA_DATABASE_URL"] = f"sqlite:///{tmp_path / 'm.sqlite3'}"
+    check = "import sys, app; print([m for m in ('alembic', 'flask_migrate') if m in sys.modules])"
+    started = subprocess.run(
+        [sys.executable, "-c", check], cwd=root, env=env, capture_output=True, text=True, check=True
+    )
+    assert started.stdout.strip() == "[]"
+    flask = [sys.executable, "-m", "flask", "--app", "app", "db"]
+    done = subprocess.run(
+        [*flask, "upgrade"], cwd=root, env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    current = subprocess.run(
+        [*flask, "current"], cwd=root, env=env, capture_output=True, text=True, check=True
+    )
+    assert "(head)" in current.stdout
+    assert "setup plugin" not in current.stderr

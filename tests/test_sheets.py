@@ -457,6 +457,24 @@ def test_preview_renders_one_site_before_the_lock(app, client, auth, make_user, 
     assert render_site_preview(open_round, farm.tuesday)[:5] == b"%PDF-"
 
 
+def test_a_long_preview_is_refused_with_a_way_to_get_the_list(
+    app, client, auth, make_user, farm, open_round
+):
+    """A site above SHEETS_PREVIEW_MAX_ROWS is not rendered inside the request."""
+    login(client, auth, make_user, Role.COORDINATOR)
+    iso = DAY.isoformat()
+    url = f"/sheets/{iso}/preview/{farm.tuesday.id}.pdf"
+    app.config["SHEETS_PREVIEW_MAX_ROWS"] = 7  # Old Mill has exactly 7 members: allowed
+    assert client.get(url).mimetype == "application/pdf"
+    app.config["SHEETS_PREVIEW_MAX_ROWS"] = 6
+    response = client.get(url)
+    assert response.status_code == 302  # no PDF: sent back to the round's sheets
+    assert response.headers["Location"].endswith(f"/sheets/{iso}")
+    page = client.get(f"/sheets/{iso}").get_data(as_text=True)
+    assert "The pickup list of Old Mill has 7 members, too many to render" in page
+    assert f"flask --app app csa sheets {iso} --site &#34;Old Mill&#34;" in page
+
+
 def test_regenerate_makes_the_sheets_again(app, client, auth, make_user, farm, locked_round, db):
     render_round_sheets(locked_round)
     db.session.commit()
@@ -611,6 +629,8 @@ def test_a_big_site_renders_in_parts_with_page_numbers_across_the_whole(
     assert len(rows) == BIG
     kinds = [t.kind for t in _tasks(sheets, ("pickup", "poster", "packing"), 100)]
     assert kinds.count("pickup-part") == 3  # the site's list is split across the workers
+    kinds = [t.kind for t in _tasks(sheets, ("pickup", "poster", "packing"), 100, workers=2)]
+    assert kinds.count("pickup-part") == 4  # as many parts for each of the two workers
 
     result = runner.invoke(args=["csa", "sheets", DAY.isoformat(), "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
@@ -654,3 +674,113 @@ def test_cli_scheduler_and_make_again_make_the_same_files(
     assert again == scheduler
     rows = round_sheet_data(round_).site(big_site.tuesday.id).rows
     check_pickup_list(find_sheet(round_, "pickup", big_site.tuesday.id), big_site, rows)
+
+
+def descendants(pid: int) -> set[int]:
+    """The processes under `pid` (children, theirs, ...), read from /proc."""
+    children: dict[int, list[int]] = defaultdict(list)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children[ppid].append(int(entry.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def running(pid: int) -> bool:
+    """Whether a process exists and is not a zombie (one nobody has reaped yet is dead)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_killing_the_sheets_command_takes_its_workers_with_it(
+    app, db, app_config, big_site, tmp_path
+):
+    """SIGKILL the parent of a busy pool: no worker may stay behind as an orphan."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from time import monotonic, sleep
+
+    round_ = Round(date=DAY)
+    db.session.add(round_)
+    db.session.flush()
+    harvest(big_site, round_, tomatoes_milli=BIG * 900, pumpkins=BIG)
+    lock_round(round_)
+    db.session.commit()
+    env = {
+        **os.environ,
+        "CSA_INSTANCE_PATH": str(tmp_path / "instance"),
+        "CSA_DATABASE_URL": app_config["SQLALCHEMY_DATABASE_URI"],
+        "CSA_SECRET_KEY": "test-secret",
+        "CSA_SHEETS_WORKERS": "2",
+        "CSA_SHEETS_PARALLEL_MIN_ROWS": "0",
+        "CSA_SHEETS_PART_ROWS": "5",  # 52 parts: the workers stay busy for seconds
+    }
+    root = Path(__file__).resolve().parent.parent
+    command = [sys.executable, "-m", "flask", "--app", "app", "csa", "sheets", DAY.isoformat()]
+    proc = subprocess.Popen(
+        [*command, "--out", str(tmp_path / "o")],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    workers: set[int] = set()
+    try:
+        deadline = monotonic() + 60
+        while len(workers) < 2 and proc.poll() is None and monotonic() < deadline:
+            sleep(0.05)
+            workers = {pid for pid in descendants(proc.pid) if running(pid)}
+        assert len(workers) >= 2, proc.stderr.read().decode() if proc.stderr else ""
+        sleep(0.5)  # the workers are rendering now, not starting
+        assert proc.poll() is None, "the command finished before it could be killed"
+        workers |= descendants(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+        deadline = monotonic() + 5
+        while any(running(pid) for pid in workers) and monotonic() < deadline:
+            sleep(0.05)
+        left = sorted(pid for pid in workers if running(pid))
+        assert not left, f"orphan workers still running: {left}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+        for pid in workers:
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
+        if proc.stderr:
+            proc.stderr.close()
+    assert not (tmp_path / "o" / "all-sites.pdf").exists()  # it really was cut short
+
+
+def test_the_linker_cache_lookup_finds_what_ctypes_finds():
+    """WeasyPrint's libraries are looked up in one read of `ldconfig -p` (csa.sheets.pdf);
+    for the names it asks for, the answer must be ctypes' own, found or not."""
+    import ctypes.util
+
+    from csa.sheets.pdf import _linker_cache_lookup
+
+    lookup = _linker_cache_lookup()
+    assert lookup is not None  # Linux with ldconfig: here and in CI
+    names = ["gobject-2.0", "pango-1.0", "pangoft2-1.0", "harfbuzz", "harfbuzz-subset"]
+    names += ["fontconfig", "libpango-1.0-0", "pango-1.0-0", "no-such-library-at-all"]
+    for name in names:
+        assert lookup(name) == ctypes.util.find_library(name), name
+    assert lookup("pango-1.0") is not None

@@ -9,6 +9,13 @@ ours in the same run, on the same numbers of members and sites, and prints the r
 
     python -m tools.sheetsbench --members 1000 --sites 20 --crops 15 --runs 3 --juntagrico
     python -m tools.sheetsbench --members 1000 --sites 1 --runs 3
+
+With --before DIR it also times the same command on another source tree of csa (its
+`csa` and `app` imported from DIR, this virtualenv's packages), run for run in the same
+loop, so a change is measured against the code before it under the same load:
+
+    git archive main | tar -x -C /tmp/before
+    python -m tools.sheetsbench --members 1000 --sites 1 --runs 5 --before /tmp/before
 """
 
 from __future__ import annotations
@@ -112,6 +119,9 @@ def main() -> None:
     parser.add_argument("--crops", type=int, default=15)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--juntagrico", action="store_true", help="time juntagrico alongside")
+    parser.add_argument(
+        "--before", type=Path, help="a source tree of csa to time alongside (the old code)"
+    )
     parser.add_argument("--juntagrico-variant", choices=sorted(JUNTAGRICO_LISTS), default="all")
     parser.add_argument(
         "--juntagrico-home",
@@ -135,6 +145,12 @@ def main() -> None:
         out = Path(tmp) / "out"
         ours = [flask, "--app", "app", "csa", "sheets", BENCH_DATE.isoformat(), "--out", str(out)]
         env = {**os.environ, "CSA_INSTANCE_PATH": str(instance)}
+        before_env = None
+        if args.before is not None:
+            before_dir = args.before.resolve()
+            if not (before_dir / "csa" / "__init__.py").is_file():
+                raise SystemExit(f"--before: no csa source tree in {before_dir}")
+            before_env = {**env, "PYTHONPATH": str(before_dir)}
         theirs = None
         if args.juntagrico:
             theirs = juntagrico_setup(
@@ -142,10 +158,26 @@ def main() -> None:
             )
         load = os.getloadavg()
         csa_times: list[tuple[float, float]] = []
+        before_times: list[tuple[float, float]] = []
         j_times: list[tuple[float, float]] = []
-        for _run in range(args.runs):
+        out_before = Path(tmp) / "out-before"
+        before_cmd = [*ours[:-1], str(out_before)]
+
+        def run_before() -> None:
+            assert before_env is not None
+            assert args.before is not None
+            shutil.rmtree(out_before, ignore_errors=True)
+            before_times.append(time_command(before_cmd, before_env, args.before.resolve()))
+
+        for run in range(args.runs):
+            # The old and the new code take turns going first: a neighbour's burst of work
+            # then lands on each as often.
+            if before_env is not None and run % 2 == 0:
+                run_before()
             shutil.rmtree(out, ignore_errors=True)
             csa_times.append(time_command(ours, env, ROOT))
+            if before_env is not None and run % 2 == 1:
+                run_before()
             if theirs is not None:
                 j_times.append(time_command(theirs[0], theirs[1], args.juntagrico_home / "project"))
         files = sorted(p.name for p in out.glob("*.pdf"))
@@ -161,6 +193,13 @@ def main() -> None:
         f"load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, "
         f"after {after[0]:.2f}"
     )
+    if before_times:
+        before_median = statistics.median(t for t, _c in before_times)
+        print(
+            f"csa sheets of {args.before}, whole process: median {before_median:.2f} s, "
+            f"CPU median {statistics.median(c for _t, c in before_times):.2f} s "
+            f"(runs: {_runs(before_times)})"
+        )
     if j_times:
         j_median = statistics.median(t for t, _c in j_times)
         print(
@@ -169,6 +208,8 @@ def main() -> None:
             f"{statistics.median(c for _t, c in j_times):.2f} s (runs: {_runs(j_times)}); "
             f"csa is {j_median / ours_median:.1f}x faster (wall-clock medians)"
         )
+        if before_times:
+            print(f"the code of {args.before}: {j_median / before_median:.1f}x faster")
 
 
 def _runs(samples: list[tuple[float, float]]) -> str:

@@ -2,7 +2,8 @@
 
 Downloads only serve files the scheduler rendered when the round locked; nothing long is
 rendered in a request (WeasyPrint lays out a few pages a second). A preview renders one
-site's pickup list, which is short; re-rendering a big round runs in a background thread.
+site's pickup list if it is short (SHEETS_PREVIEW_MAX_ROWS) and is refused otherwise;
+re-rendering a big round runs in a background thread.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
 
-from csa.errors import CsaError
+from csa.errors import CsaError, ValidationFailed
 from csa.extensions import db
 from csa.models import PickupSite, RoundStatus
 from csa.rounds.urls import round_or_404
@@ -114,7 +115,11 @@ def download(date: str, kind: str, site_id: int | None = None) -> ResponseReturn
 @bp.route("/<date>/preview/<int:site_id>.pdf")
 @roles(*FIELD)
 def preview(date: str, site_id: int) -> ResponseReturnValue:
-    """One site's pickup list rendered now: what it would say if the round locked now."""
+    """One site's pickup list rendered now: what it would say if the round locked now.
+
+    A site longer than SHEETS_PREVIEW_MAX_ROWS is refused with a message rather than
+    rendered while the request waits (3,000 rows take over ten seconds).
+    """
     round_ = round_or_404(date)
     site = db.session.get(PickupSite, site_id)
     if site is None or round_.status == RoundStatus.CANCELLED:
@@ -123,8 +128,12 @@ def preview(date: str, site_id: int) -> ResponseReturnValue:
         stored = sheets.find_sheet(round_, "pickup", site_id)
         if stored is not None:
             return send_file(stored, mimetype="application/pdf", download_name=stored.name)
+    limit = int(current_app.config.get("SHEETS_PREVIEW_MAX_ROWS", 300))
     try:
-        body = sheets.render_site_preview(round_, site)
+        body = sheets.render_site_preview(round_, site, max_rows=limit)
+    except ValidationFailed as exc:  # too long to render inside a request
+        flash(str(exc), "error")
+        return redirect(url_for("sheets.index", date=round_.date.isoformat()))
     except CsaError:
         abort(404)
     name = f"preview-pickup-{sheets.site_slug(site)}-{round_.date.isoformat()}.pdf"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 from flask import Flask
@@ -79,3 +81,119 @@ def changed_tables(before: dict[str, str], after: dict[str, str]) -> list[str]:
 def row_count(table: str) -> int:
     with db.engine.connect() as conn:
         return int(conn.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one())  # noqa: S608
+
+
+# --- a small farm with two households, used by the access walk and the fuzzing ------------
+
+# Unique strings in member B's household: none may appear in anything member A is served.
+B_MARKERS = (
+    "Qzwxb Leakcheck",  # name
+    "qzwxb-notes-7731",  # notes
+    "qzwxb@example.org",  # e-mail
+    "Qzwxb Lane 99",  # address
+    "Qzwxb Jumbo",  # share type, on B's share and round pages beside B's quantities
+)
+
+
+@dataclass
+class World:
+    ids: dict[str, int]  # URL variables: rows of member B wherever a rule names one
+    emails: dict[str, str]  # login of each walker
+    locked_day: date  # a past round, locked with its split stored
+    open_day: date  # the next round, open, with harvest and a hold of B
+    invite_path: str  # a set-password link that works
+
+
+def _weekday_near(today: date, weekday: int, forward: bool) -> date:
+    """The nearest given weekday strictly after today + 2 days, or strictly before today."""
+    if forward:
+        day = today + timedelta(days=3)
+        return day + timedelta(days=(weekday - day.weekday()) % 7)
+    day = today - timedelta(days=1)
+    return day - timedelta(days=(day.weekday() - weekday) % 7)
+
+
+def build_world(make_user: Any) -> World:
+    """Two households (B full of markers), a locked round in the past, an open one ahead."""
+    from csa.accounts.operations import invite_token
+    from csa.models import HarvestEntry, Hold, HoldMode, OptOut, Role, Round, ShareType
+    from csa.rounds.lifecycle import farm_today, lock_round
+    from tests.factories import add_member, make_farm
+
+    today = farm_today()
+    farm = make_farm(today - timedelta(weeks=10), today + timedelta(weeks=20))
+    a = add_member(farm, name="Anna Avocado", email="anna-a@example.org")
+    b = add_member(farm, name=B_MARKERS[0], email=B_MARKERS[2])
+    b.member.notes = B_MARKERS[1]
+    b.member.address = B_MARKERS[3]
+    b.member.phone = "+48 777 000 111"
+    b_share = ShareType(name=B_MARKERS[4], weight_milli=1750, price_cents=1)
+    db.session.add(b_share)
+    b.share_type = b_share
+    locked_day = _weekday_near(today, 1, forward=False)
+    open_day = _weekday_near(today, 1, forward=True)
+    locked, open_ = Round(date=locked_day), Round(date=open_day)
+    db.session.add_all([locked, open_])
+    db.session.flush()
+    db.session.add_all(
+        [
+            HarvestEntry(round=locked, crop=farm.tomatoes, quantity_milli=7_350),
+            HarvestEntry(round=locked, crop=farm.pumpkins, quantity_milli=3_000),
+            HarvestEntry(round=open_, crop=farm.tomatoes, quantity_milli=4_100),
+            Hold(membership_id=b.id, round_date=open_day, mode=HoldMode.OTHERS),
+            OptOut(membership_id=b.id, crop_id=farm.pumpkins.id),
+        ]
+    )
+    db.session.flush()
+    assert lock_round(locked)
+    db.session.commit()
+    users = {
+        "member_a": make_user(Role.MEMBER, email="user-a@example.org", member=a.member),
+        "member_b": make_user(Role.MEMBER, email="user-b@example.org", member=b.member),
+        "farmer": make_user(Role.FARMER),
+        "coordinator": make_user(Role.COORDINATOR),
+        "admin": make_user(Role.ADMIN),
+    }
+    invited = make_user(Role.FARMER, email="invited@example.org")
+    ids = {
+        "member_id": b.member.id,
+        "membership_id": b.id,
+        "user_id": users["member_b"].id,
+        "round_id": open_.id,
+        "site_id": farm.tuesday.id,
+        "entry_id": db.session.scalar(
+            select(HarvestEntry.id).where(HarvestEntry.round_id == open_.id)
+        ),
+        "item_id": 1,
+        "message_id": 1,
+    }
+    return World(
+        ids,
+        {k: u.email for k, u in users.items()},
+        locked_day,
+        open_day,
+        f"/auth/set-password/{invite_token(invited)}",
+    )
+
+
+def fill_rule(rule: Any, world: World, day: date | None = None) -> str:
+    """A URL of a rule: its variables name B's rows and a round's date, and the query asks
+    for B's household too (`?membership=`, `?member=`)."""
+
+    def value(match: re.Match[str]) -> str:
+        converter, name = match.group(1) or "", match.group(2)
+        if converter.startswith("int"):
+            return str(world.ids.get(name, 1))
+        if "date" in name:
+            return (day or world.locked_day).isoformat()
+        if name == "filename":
+            return "csa.css"
+        if name == "kind":
+            return "pickup"
+        if name == "token":
+            return world.invite_path.rsplit("/", 1)[1]
+        return "x"
+
+    path = re.sub(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>", value, rule.rule)
+    ids = world.ids
+    return f"{path}?membership={ids['membership_id']}&member={ids['member_id']}"

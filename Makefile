@@ -8,7 +8,7 @@ APT_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejav
 APT_TEST_PACKAGES := chromium poppler-utils
 export FLASK_APP := app
 
-.PHONY: run test setup system-deps system-test-deps lint db demo scheduler bench clean translations
+.PHONY: run serve fuzz test setup system-deps system-test-deps lint db demo scheduler bench clean translations
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,11 @@ lint: $(VENV)/.installed
 
 test: system-test-deps $(VENV)/.installed lint
 	$(BIN)/pytest -q
+
+# Hostile input on every form and the CSV import, SQLite and PostgreSQL: over 10,000 cases
+# (tests/test_fuzz.py; `make test` runs a few hundred). It prints how many ran.
+fuzz: $(VENV)/.installed
+	CSA_FUZZ=1 $(BIN)/pytest -q -p no:cacheprovider tests/test_fuzz.py
 
 bench: setup
 	$(BIN)/python -m tools.bench all

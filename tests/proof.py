@@ -30,17 +30,30 @@ def csrf_token(html: bytes | str) -> str | None:
 
 
 class Browser:
-    """A test client used as a browser would: every POST carries a token taken from a page."""
+    """A test client used as a browser would: every POST carries a token taken from a page.
+
+    Each request runs in an app context of its own, as in a server: the test's app context
+    would otherwise lend its `g` (and Flask-Login's user in it) to every request.
+    """
 
     def __init__(self, app: Flask) -> None:
         self.app = app
         self.client: FlaskClient = app.test_client()
         self.token: str | None = None
 
+    def open(self, path: str, method: str = "GET", **kw: Any) -> TestResponse:
+        with self.app.app_context():
+            response = self.client.open(path, method=method, **kw)
+            response.get_data()  # read inside the context: streamed bodies need it
+            return response
+
+    def get(self, path: str, **kw: Any) -> TestResponse:
+        return self.open(path, "GET", **kw)
+
     def fetch_token(self, path: str = "/") -> str:
         """Read a token from a page with a form (every signed-in page has the sign-out form)."""
         for candidate in (path, "/", "/auth/login"):
-            response = self.client.get(candidate, follow_redirects=True)
+            response = self.get(candidate, follow_redirects=True)
             token = csrf_token(response.data)
             if token:
                 self.token = token
@@ -48,9 +61,9 @@ class Browser:
         raise AssertionError("no page with a CSRF token")
 
     def login(self, email: str, password: str = PASSWORD) -> None:
-        token = csrf_token(self.client.get("/auth/login").data)
-        response = self.client.post(
-            "/auth/login", data={"email": email, "password": password, "csrf_token": token}
+        token = csrf_token(self.get("/auth/login").data)
+        response = self.open(
+            "/auth/login", "POST", data={"email": email, "password": password, "csrf_token": token}
         )
         assert response.status_code == 302, response.data[:500]
         self.fetch_token()
@@ -59,7 +72,7 @@ class Browser:
         """POST a form with this session's valid token (unless the data carries its own)."""
         form = dict(data or {})
         form.setdefault("csrf_token", self.token or self.fetch_token())
-        return self.client.post(path, data=form, **kw)
+        return self.open(path, "POST", data=form, **kw)
 
 
 def fingerprint() -> dict[str, str]:
@@ -102,6 +115,7 @@ class World:
     locked_day: date  # a past round, locked with its split stored
     open_day: date  # the next round, open, with harvest and a hold of B
     invite_path: str  # a set-password link that works
+    pages: list[str]  # more pages worth a visit (a paused membership's, to resume it)
 
 
 def _weekday_near(today: date, weekday: int, forward: bool) -> date:
@@ -116,7 +130,19 @@ def _weekday_near(today: date, weekday: int, forward: bool) -> date:
 def build_world(make_user: Any) -> World:
     """Two households (B full of markers), a locked round in the past, an open one ahead."""
     from csa.accounts.operations import invite_token
-    from csa.models import HarvestEntry, Hold, HoldMode, OptOut, Role, Round, ShareType
+    from csa.models import (
+        Crop,
+        HarvestEntry,
+        Hold,
+        HoldMode,
+        MembershipStatus,
+        OptOut,
+        PickupSite,
+        Role,
+        Round,
+        Season,
+        ShareType,
+    )
     from csa.rounds.lifecycle import farm_today, lock_round
     from tests.factories import add_member, make_farm
 
@@ -141,9 +167,16 @@ def build_world(make_user: Any) -> World:
             HarvestEntry(round=locked, crop=farm.pumpkins, quantity_milli=3_000),
             HarvestEntry(round=open_, crop=farm.tomatoes, quantity_milli=4_100),
             Hold(membership_id=b.id, round_date=open_day, mode=HoldMode.OTHERS),
+            Hold(membership_id=a.id, round_date=open_day, mode=HoldMode.DONATE),
             OptOut(membership_id=b.id, crop_id=farm.pumpkins.id),
+            # One of each setting deactivated, so the pages offer to reactivate them.
+            Season(name="Season 2019", start=date(2019, 4, 1), end=date(2019, 11, 1), active=False),
+            ShareType(name="Tiny", weight_milli=250, active=False),
+            PickupSite(name="Closed Barn", weekday=5, active=False),
+            Crop(name="Old Kohlrabi", unit="piece", step_milli=1000, active=False),
         ]
     )
+    paused = add_member(farm, name="Carl Paused", status=MembershipStatus.PAUSED)
     db.session.flush()
     assert lock_round(locked)
     db.session.commit()
@@ -155,6 +188,8 @@ def build_world(make_user: Any) -> World:
         "admin": make_user(Role.ADMIN),
     }
     invited = make_user(Role.FARMER, email="invited@example.org")
+    make_user(Role.FARMER, email="gone@example.org").active = False
+    db.session.commit()
     ids = {
         "member_id": b.member.id,
         "membership_id": b.id,
@@ -173,6 +208,7 @@ def build_world(make_user: Any) -> World:
         locked_day,
         open_day,
         f"/auth/set-password/{invite_token(invited)}",
+        [f"/register/members/{paused.member_id}"],
     )
 
 

@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
+WORKERS ?= 2
 APT_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core fonts-noto-core
 APT_TEST_PACKAGES := chromium poppler-utils
 export FLASK_APP := app
@@ -52,6 +53,13 @@ run: db
 	@$(BIN)/flask csa scheduler & sched=$$!; \
 	trap 'kill $$sched 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
+
+# Production-like: gunicorn with 2 workers (WORKERS=n) and the scheduler as its own process.
+serve: db
+	@echo "  csa under gunicorn on http://127.0.0.1:$(PORT), $(WORKERS) workers, and the scheduler"
+	@$(BIN)/flask csa scheduler & sched=$$!; \
+	trap 'kill $$sched 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/gunicorn --workers $(WORKERS) --bind 127.0.0.1:$(PORT) "app:app"
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -176,3 +176,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             f"fuzzing: {total} cases over {len(fuzzing.CASES)} targets "
             f"(profile {fuzzing.PROFILE_NAME})"
         )
+        if fuzzing.LONG_RUN:
+            for target, n in sorted(fuzzing.CASES.items()):
+                terminalreporter.write_line(f"  {target}: {n}")

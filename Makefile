@@ -4,11 +4,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
+WORKERS ?= 2
 APT_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core fonts-noto-core postgresql-client
 APT_TEST_PACKAGES := chromium poppler-utils
 export FLASK_APP := app
 
-.PHONY: run test setup system-deps system-test-deps lint db demo scheduler bench clean translations
+.PHONY: run serve fuzz test setup system-deps system-test-deps lint db demo scheduler bench clean translations
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +55,13 @@ run: db
 	trap 'kill $$sched 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
+# Production-like: gunicorn with 2 workers (WORKERS=n) and the scheduler as its own process.
+serve: db
+	@echo "  csa under gunicorn on http://127.0.0.1:$(PORT), $(WORKERS) workers, and the scheduler"
+	@$(BIN)/flask csa scheduler & sched=$$!; \
+	trap 'kill $$sched 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/gunicorn --workers $(WORKERS) --bind 127.0.0.1:$(PORT) "app:app"
+
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -61,6 +69,11 @@ lint: $(VENV)/.installed
 
 test: system-test-deps $(VENV)/.installed lint
 	$(BIN)/pytest -q
+
+# Hostile input on every form and the CSV import, SQLite and PostgreSQL: over 10,000 cases
+# (tests/test_fuzz.py; `make test` runs a few hundred). It prints how many ran.
+fuzz: $(VENV)/.installed
+	CSA_FUZZ=1 $(BIN)/pytest -q -p no:cacheprovider tests/test_fuzz.py
 
 bench: setup
 	$(BIN)/python -m tools.bench all

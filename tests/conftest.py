@@ -172,3 +172,18 @@ class AuthActions:
 @pytest.fixture
 def auth(client: FlaskClient) -> AuthActions:
     return AuthActions(client)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say how many fuzzing cases ran (tests/test_fuzz.py; `make fuzz` runs the long profile)."""
+    from tests import fuzzing
+
+    if fuzzing.CASES:
+        total = sum(fuzzing.CASES.values())
+        terminalreporter.write_line(
+            f"fuzzing: {total} cases over {len(fuzzing.CASES)} targets "
+            f"(profile {fuzzing.PROFILE_NAME})"
+        )
+        if fuzzing.LONG_RUN:
+            for target, n in sorted(fuzzing.CASES.items()):
+                terminalreporter.write_line(f"  {target}: {n}")

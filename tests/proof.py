@@ -1,0 +1,236 @@
+"""What the access walk, the fuzzing and the crash tests share: a browser-like client with
+CSRF on, and a fingerprint of every table to prove that a refused request wrote nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select, text
+from werkzeug.test import TestResponse
+
+from csa.extensions import db
+from tests.conftest import PASSWORD
+
+_TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
+# Flask-WTF's own messages when the token is missing or wrong (not translated by csa).
+CSRF_FAILURES = (b"The CSRF token is missing", b"The CSRF token is invalid", b"CSRF session token")
+
+
+def csrf_token(html: bytes | str) -> str | None:
+    """The CSRF token of the first form on a page, or None if the page has no form."""
+    page = html.decode("utf-8", "replace") if isinstance(html, bytes) else html
+    match = _TOKEN.search(page)
+    return (match.group(1) or match.group(2)) if match else None
+
+
+class Browser:
+    """A test client used as a browser would: every POST carries a token taken from a page.
+
+    Each request runs in an app context of its own, as in a server: the test's app context
+    would otherwise lend its `g` (and Flask-Login's user in it) to every request.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.client: FlaskClient = app.test_client()
+        self.token: str | None = None
+
+    def open(self, path: str, method: str = "GET", **kw: Any) -> TestResponse:
+        with self.app.app_context():
+            response = self.client.open(path, method=method, **kw)
+            response.get_data()  # read inside the context: streamed bodies need it
+            return response
+
+    def get(self, path: str, **kw: Any) -> TestResponse:
+        return self.open(path, "GET", **kw)
+
+    def fetch_token(self, path: str = "/") -> str:
+        """Read a token from a page with a form (every signed-in page has the sign-out form)."""
+        for candidate in (path, "/", "/auth/login"):
+            response = self.get(candidate, follow_redirects=True)
+            token = csrf_token(response.data)
+            if token:
+                self.token = token
+                return token
+        raise AssertionError("no page with a CSRF token")
+
+    def login(self, email: str, password: str = PASSWORD) -> None:
+        token = csrf_token(self.get("/auth/login").data)
+        response = self.open(
+            "/auth/login", "POST", data={"email": email, "password": password, "csrf_token": token}
+        )
+        assert response.status_code == 302, response.data[:500]
+        self.fetch_token()
+
+    def post(self, path: str, data: dict[str, Any] | None = None, **kw: Any) -> TestResponse:
+        """POST a form with this session's valid token (unless the data carries its own)."""
+        form = dict(data or {})
+        form.setdefault("csrf_token", self.token or self.fetch_token())
+        return self.open(path, "POST", data=form, **kw)
+
+
+def fingerprint() -> dict[str, str]:
+    """A digest of every row of every table: equal before and after means nothing written."""
+    digests: dict[str, str] = {}
+    db.session.expire_all()
+    with db.engine.connect() as conn:
+        for table in db.metadata.sorted_tables:
+            order = [c for c in table.primary_key.columns] or list(table.columns)
+            rows = conn.execute(select(table).order_by(*order)).all()
+            digests[table.name] = hashlib.sha256(repr(rows).encode()).hexdigest()
+    return digests
+
+
+def changed_tables(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    return sorted(name for name in before if before[name] != after.get(name))
+
+
+def row_count(table: str) -> int:
+    with db.engine.connect() as conn:
+        return int(conn.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one())  # noqa: S608
+
+
+# --- a small farm with two households, used by the access walk and the fuzzing ------------
+
+# Unique strings in member B's household: none may appear in anything member A is served.
+B_MARKERS = (
+    "Qzwxb Leakcheck",  # name
+    "qzwxb-notes-7731",  # notes
+    "qzwxb@example.org",  # e-mail
+    "Qzwxb Lane 99",  # address
+    "Qzwxb Jumbo",  # share type, on B's share and round pages beside B's quantities
+)
+
+
+@dataclass
+class World:
+    ids: dict[str, int]  # URL variables: rows of member B wherever a rule names one
+    emails: dict[str, str]  # login of each walker
+    locked_day: date  # a past round, locked with its split stored
+    open_day: date  # the next round, open, with harvest and a hold of B
+    invite_path: str  # a set-password link that works
+    pages: list[str]  # more pages worth a visit (a paused membership's, a forgot-password link)
+
+
+def _weekday_near(today: date, weekday: int, forward: bool) -> date:
+    """The nearest given weekday strictly after today + 2 days, or strictly before today."""
+    if forward:
+        day = today + timedelta(days=3)
+        return day + timedelta(days=(weekday - day.weekday()) % 7)
+    day = today - timedelta(days=1)
+    return day - timedelta(days=(day.weekday() - weekday) % 7)
+
+
+def build_world(make_user: Any) -> World:
+    """Two households (B full of markers), a locked round in the past, an open one ahead."""
+    from csa.accounts.operations import invite_token, reset_token
+    from csa.models import (
+        Crop,
+        HarvestEntry,
+        Hold,
+        HoldMode,
+        MembershipStatus,
+        OptOut,
+        PickupSite,
+        Role,
+        Round,
+        Season,
+        ShareType,
+    )
+    from csa.rounds.lifecycle import farm_today, lock_round
+    from tests.factories import add_member, make_farm
+
+    today = farm_today()
+    farm = make_farm(today - timedelta(weeks=10), today + timedelta(weeks=20))
+    a = add_member(farm, name="Anna Avocado", email="anna-a@example.org")
+    b = add_member(farm, name=B_MARKERS[0], email=B_MARKERS[2])
+    b.member.notes = B_MARKERS[1]
+    b.member.address = B_MARKERS[3]
+    b.member.phone = "+48 777 000 111"
+    b_share = ShareType(name=B_MARKERS[4], weight_milli=1750, price_cents=1)
+    db.session.add(b_share)
+    b.share_type = b_share
+    locked_day = _weekday_near(today, 1, forward=False)
+    open_day = _weekday_near(today, 1, forward=True)
+    locked, open_ = Round(date=locked_day), Round(date=open_day)
+    db.session.add_all([locked, open_])
+    db.session.flush()
+    db.session.add_all(
+        [
+            HarvestEntry(round=locked, crop=farm.tomatoes, quantity_milli=7_350),
+            HarvestEntry(round=locked, crop=farm.pumpkins, quantity_milli=3_000),
+            HarvestEntry(round=open_, crop=farm.tomatoes, quantity_milli=4_100),
+            Hold(membership_id=b.id, round_date=open_day, mode=HoldMode.OTHERS),
+            Hold(membership_id=a.id, round_date=open_day, mode=HoldMode.DONATE),
+            OptOut(membership_id=b.id, crop_id=farm.pumpkins.id),
+            # One of each setting deactivated, so the pages offer to reactivate them.
+            Season(name="Season 2019", start=date(2019, 4, 1), end=date(2019, 11, 1), active=False),
+            ShareType(name="Tiny", weight_milli=250, active=False),
+            PickupSite(name="Closed Barn", weekday=5, active=False),
+            Crop(name="Old Kohlrabi", unit="piece", step_milli=1000, active=False),
+        ]
+    )
+    paused = add_member(farm, name="Carl Paused", status=MembershipStatus.PAUSED)
+    db.session.flush()
+    assert lock_round(locked)
+    db.session.commit()
+    users = {
+        "member_a": make_user(Role.MEMBER, email="user-a@example.org", member=a.member),
+        "member_b": make_user(Role.MEMBER, email="user-b@example.org", member=b.member),
+        "farmer": make_user(Role.FARMER),
+        "coordinator": make_user(Role.COORDINATOR),
+        "admin": make_user(Role.ADMIN),
+    }
+    invited = make_user(Role.FARMER, email="invited@example.org", password=None)
+    forgetful = make_user(Role.FARMER, email="forgetful@example.org")
+    make_user(Role.FARMER, email="gone@example.org").active = False
+    db.session.commit()
+    ids = {
+        "member_id": b.member.id,
+        "membership_id": b.id,
+        "user_id": users["member_b"].id,
+        "round_id": open_.id,
+        "site_id": farm.tuesday.id,
+        "entry_id": db.session.scalar(
+            select(HarvestEntry.id).where(HarvestEntry.round_id == open_.id)
+        ),
+        "item_id": 1,
+        "message_id": 1,
+    }
+    return World(
+        ids,
+        {k: u.email for k, u in users.items()},
+        locked_day,
+        open_day,
+        f"/auth/set-password/{invite_token(invited)}",
+        [f"/register/members/{paused.member_id}", f"/auth/reset/{reset_token(forgetful)}"],
+    )
+
+
+def fill_rule(rule: Any, world: World, day: date | None = None) -> str:
+    """A URL of a rule: its variables name B's rows and a round's date, and the query asks
+    for B's household too (`?membership=`, `?member=`)."""
+
+    def value(match: re.Match[str]) -> str:
+        converter, name = match.group(1) or "", match.group(2)
+        if converter.startswith("int"):
+            return str(world.ids.get(name, 1))
+        if "date" in name:
+            return (day or world.locked_day).isoformat()
+        if name == "filename":
+            return "csa.css"
+        if name == "kind":
+            return "pickup"
+        if name == "token":
+            return world.invite_path.rsplit("/", 1)[1]
+        return "x"
+
+    path = re.sub(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>", value, rule.rule)
+    ids = world.ids
+    return f"{path}?membership={ids['membership_id']}&member={ids['member_id']}"

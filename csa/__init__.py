@@ -142,9 +142,12 @@ def select_timezone() -> str:
 def register_extensions(app: Flask) -> None:
     from csa import models
     from csa.ui.access import register_access
+    from csa.ui.args import register_converters
+    from csa.ui.inputs import register_input_filter, register_request_limits
 
     db.init_app(app)
     migrate.init_app(app, directory=str(_folder("migrations")))
+    register_request_limits(app)  # before CSRFProtect's hook reads the form
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     login.init_app(app)
@@ -163,6 +166,8 @@ def register_extensions(app: Flask) -> None:
             return None
         return user
 
+    register_converters(app)  # before any blueprint adds an <int:...> rule
+    register_input_filter(app)  # before the access check: the login form is public
     register_access(app)
 
 

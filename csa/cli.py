@@ -191,16 +191,12 @@ def export_members_command(season_name: str | None) -> None:
 @csa_cli.command("crops")
 def crops_command() -> None:
     """List the active crops as CSV (name,unit,step), e.g. to check names for record-harvest."""
-    import csv
-    import sys
-
+    from csa.core.csvfile import csv_text
     from csa.core.quantity import milli_to_str
     from csa.harvest.operations import active_crops
 
-    writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(["name", "unit", "step"])
-    for crop in active_crops():
-        writer.writerow([crop.name, crop.unit, milli_to_str(crop.step_milli)])
+    rows = ([c.name, c.unit, milli_to_str(c.step_milli)] for c in active_crops())
+    click.echo(csv_text(["name", "unit", "step"], rows), nl=False)
 
 
 @csa_cli.command("record-harvest")
@@ -247,11 +243,20 @@ def record_harvest_command(round_date: str, crop: str, quantity: str, by_email: 
 
 def _iso_date(text: str) -> date:
     """Read a command's DATE argument, or exit 1 saying how to write it."""
+    from csa.core.bounds import FIRST_DAY, LAST_DAY, day_in_range
+
     try:
-        return date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
     except ValueError:
         fail(CsaError(f"{text!r} is not a date; write it as YYYY-MM-DD, e.g. 2027-05-04."))
         raise  # unreachable: fail() exits
+    if not day_in_range(day):
+        fail(
+            CsaError(
+                f"{day.isoformat()} is outside {FIRST_DAY.isoformat()}..{LAST_DAY.isoformat()}."
+            )
+        )
+    return day
 
 
 @csa_cli.command("add-round")

@@ -37,7 +37,14 @@ class Config:
     RESET_MAX_AGE_SECONDS = 3600  # a forgot-password link
     # The most of one crop a single harvest entry may record, in the crop's unit.
     MAX_HARVEST_QUANTITY = 20000
-    MAX_CONTENT_LENGTH = 16 * 1024 * 1024  # uploads (CSV) are small; refuse anything huge
+    # Request sizes (csa/ui/inputs.py): a body past its bound answers 413 before any view
+    # reads it. The largest upload is the register's CSV (5 MB, csa/register/views.py).
+    MAX_CONTENT_LENGTH = 6 * 1024 * 1024  # a multipart upload, file and form together
+    MAX_FORM_BYTES = 256 * 1024  # any other body: every form of the app is far smaller
+    MAX_FORM_MEMORY_SIZE = 64 * 1024  # one text field of a multipart form
+    MAX_FORM_PARTS = 500  # fields and files of a multipart form
+    MAX_HARVEST_LINES = 100  # lines of one harvest form; more get a message, not a save
+    MAX_IMPORT_ROWS = 10000  # rows of one register CSV import
     # A round locks CUTOFF_DAYS_BEFORE its date at CUTOFF_TIME, in TIMEZONE.
     CUTOFF_DAYS_BEFORE = 1
     CUTOFF_TIME = "18:00"

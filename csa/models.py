@@ -40,6 +40,7 @@ from csa.extensions import Base, db
 
 MILLI = 1000
 NOTE_MAX = 300  # a round's cancel reason and a round event's note; the forms check it
+MEMBER_NOTES_MAX = 5000  # a household's notes (a Text column): the form checks it
 
 if TYPE_CHECKING:  # Flask-SQLAlchemy makes db.Model at run time; mypy sees its base.
     Model = Base
@@ -327,6 +328,24 @@ class Round(Model):
         return self.status in OPEN_STATES
 
 
+class HarvestSubmission(Model):
+    """One sending of the harvest form, by the one-time token the form carried.
+
+    The token is unique, so the same form sent again (a retry after a dropped connection,
+    a double tap) finds the entries it saved the first time instead of adding them twice.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    entries: Mapped[list[HarvestEntry]] = relationship(
+        back_populates="submission", order_by="HarvestEntry.id"
+    )
+
+
 class HarvestEntry(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
@@ -334,10 +353,15 @@ class HarvestEntry(Model):
     quantity_milli: Mapped[int] = mapped_column(Integer)
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     recorded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # The form sending that created it (None: the command line, or before submissions).
+    submission_id: Mapped[int | None] = mapped_column(
+        ForeignKey("harvest_submission.id"), index=True
+    )
 
     round: Mapped[Round] = relationship(back_populates="harvests")
     crop: Mapped[Crop] = relationship()
     recorded_by: Mapped[User | None] = relationship()
+    submission: Mapped[HarvestSubmission | None] = relationship(back_populates="entries")
 
     __table_args__ = (CheckConstraint("quantity_milli > 0", name="quantity_positive"),)
 

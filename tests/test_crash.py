@@ -167,7 +167,7 @@ def farm(app, db):
     [("after_flush", 1, False), ("after_commit", 1, True)],
     ids=["flushed", "committed"],
 )
-def test_killed_harvest_save_is_all_or_nothing_and_saves_once_again(
+def test_killed_harvest_save_is_all_or_nothing_and_the_resend_saves_once(
     app, client, auth, farm, app_config, make_user, point, nth, written
 ):
     run_due_jobs(MONDAY_MORNING)  # the rounds of the coming weeks
@@ -175,6 +175,7 @@ def test_killed_harvest_save_is_all_or_nothing_and_saves_once_again(
     farmer = make_user(Role.FARMER, email="farmer@example.org")
     form = {
         "round_id": str(round_id),
+        "submission": "crash-test-form-0001",  # the form's one-time token
         "lines-0-crop": str(farm.tomatoes.id),
         "lines-0-quantity": "12,5",
         "lines-1-crop": str(farm.pumpkins.id),
@@ -187,11 +188,15 @@ def test_killed_harvest_save_is_all_or_nothing_and_saves_once_again(
         assert count(HarvestAudit) == 2
     else:
         assert changed_tables(before, fingerprint()) == []
-    # The farmer sends again, to a new process (this one): the save is there once more.
+    # The phone saw no answer, so the farmer sends the same form again, to a new process
+    # (this one): saved once either way, "already saved" when the killed one committed.
     auth.login(farmer.email)
-    assert client.post("/harvest/", data=form).status_code == 302
-    assert count(HarvestEntry) == (4 if written else 2)
-    assert count(HarvestEntry, HarvestEntry.quantity_milli == 12_500) == (2 if written else 1)
+    again = client.post("/harvest/", data=form)
+    assert again.status_code == 302
+    page = client.get(again.headers["Location"]).get_data(as_text=True)
+    assert ("This form was saved already" in page) is written
+    assert count(HarvestEntry) == 2
+    assert count(HarvestEntry, HarvestEntry.quantity_milli == 12_500) == 1
     assert count(HarvestAudit) == count(HarvestEntry)
 
 

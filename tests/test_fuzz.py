@@ -42,30 +42,9 @@ NOT_FUZZED = {
 # Tables a refused request may write on purpose: a failed sign-in is counted.
 MAY_WRITE = {"auth.login": {"login_throttle"}, "auth.forgot": {"login_throttle"}}
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
-# (target, backend or "any") -> reason: defects found here and fixed on another branch.
-D1 = "issue 10 defect 1 (a crop given as '①' or 100,000 digits: ValueError): fixed on wip-input"
-D2 = "issue 10 defect 2 (a site's capacity over int4/int8: overflow): fixed on wip-input"
-D3 = "issue 10 defect 3 (NUL in a text field on PostgreSQL: DataError): fixed on wip-input"
-D4 = (
-    "issue 10 defects 3 and 4 (NUL, or an e-mail over 254 characters, at sign-in on "
-    "PostgreSQL: DataError): fixed on wip-input / wip-auth"
-)
-D5 = "issue 10 defect 5 (shares of 400 digits: OverflowError in NumberRange): fixed on wip-input"
-XFAIL: dict[tuple[str, str], str] = {
-    ("register.membership_new", "any"): D5,
-    ("register.membership_edit", "any"): D5,
-    ("harvest.record", "any"): D1,
-    ("setup.new:sites", "any"): D2,
-    ("setup.edit:sites", "any"): D2,
-    ("register.member", "postgres"): D3,
-    ("auth.user_new", "postgres"): D3,
-    **{
-        (f"setup.{verb}:{kind}", "postgres"): D3
-        for verb in ("new", "edit")
-        for kind in ("crops", "seasons", "share-types")
-    },
-    ("auth.login", "postgres"): D4,
-}
+# (target, backend or "any") -> reason: a known defect not fixed yet (none today: the
+# ones this fuzzer found, issue 10's defects 1-5 of bad input, are fixed and tested).
+XFAIL: dict[tuple[str, str], str] = {}
 
 
 def _key(rule: Rule) -> str:

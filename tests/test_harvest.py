@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from csa.errors import ValidationFailed
 from csa.harvest import operations as harvest
+from csa.harvest.forms import new_token
 from csa.models import HarvestAudit, HarvestEntry, Role, RoundStatus
 from csa.rounds import lifecycle as rounds_svc
 from csa.rounds.lifecycle import create_round, lock_round
@@ -51,7 +52,7 @@ def counts(db: Any) -> tuple[int, int]:
 
 
 def form_data(round_id: Any, *lines: tuple[Any, str]) -> dict[str, Any]:
-    data: dict[str, Any] = {"round_id": round_id}
+    data: dict[str, Any] = {"round_id": round_id, "submission": new_token()}
     for i, (crop, quantity) in enumerate(lines):
         data[f"lines-{i}-crop"] = crop
         data[f"lines-{i}-quantity"] = quantity
@@ -96,6 +97,7 @@ def test_record_several_lines_stores_exact_quantities(client, db, farm, farmer):
 def test_lines_added_by_script_beyond_the_empty_ones_are_recorded(client, db, farm, farmer):
     data = {
         "round_id": farm.round.id,
+        "submission": new_token(),
         "lines-0-crop": farm.tomatoes.id,
         "lines-0-quantity": "1",
         "lines-7-crop": farm.pumpkins.id,

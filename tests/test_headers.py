@@ -1,7 +1,7 @@
 """Security headers on every page of every role, and no inline code in any page.
 
-Walks the URL map as tests/test_access.py does, on a farm with rounds and a harvest, so
-the pages render their tables, forms and charts.
+Walks the URL map on the world of tests/test_access.py (tests/proof.py: a locked round, an
+open one with harvest and holds), so the pages render their tables, forms and charts.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from csa.jobs import run_due_jobs
 from csa.models import HarvestEntry, Role, Round
 from csa.ui.access import rule_for
 from tests.factories import add_member, make_farm
-from tests.test_access import ROLES, _url_for_rule
+from tests.proof import World, build_world, fill_rule
+
+WALKERS = ["anonymous", "member_a", "farmer", "coordinator", "admin"]
 
 INLINE = [
     re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.IGNORECASE),  # a script without src
@@ -62,21 +64,25 @@ def farm(app, db):
     return membership
 
 
-@pytest.mark.parametrize("role", ROLES, ids=lambda r: r.value if r else "anonymous")
+@pytest.fixture
+def world(app, db, make_user) -> World:
+    return build_world(make_user)
+
+
+@pytest.mark.parametrize("who", WALKERS)
 def test_every_page_of_every_role_has_the_security_headers_and_no_inline_code(
-    app, client, auth, make_user, farm, role
+    app, client, auth, world, who
 ):
-    if role is not None:
-        user = make_user(role, member=farm.member if role == Role.MEMBER else None)
-        auth.login(user.email)
+    if who != "anonymous":
+        auth.login(world.emails[who])
     pages = 0
     for rule in app.url_map.iter_rules():
         if "GET" not in (rule.methods or set()) or rule.endpoint == "auth.logout":
             continue
         assert rule_for(app, rule.endpoint) is not None
-        url = _url_for_rule(rule)
+        url = fill_rule(rule, world)
         response = client.get(url)
-        where = f"GET {url} as {role}: {response.status_code}"
+        where = f"GET {url} as {who}: {response.status_code}"
         check_headers(response, where)
         if response.mimetype == "text/html":
             page = response.get_data(as_text=True)
@@ -85,7 +91,7 @@ def test_every_page_of_every_role_has_the_security_headers_and_no_inline_code(
                 assert found is None, f"{where}: inline code {found.group(0)!r}"
             pages += response.status_code == 200
         response.close()
-    assert pages >= (1 if role is None else 3)
+    assert pages >= (1 if who == "anonymous" else 3)
 
 
 def test_error_pages_and_posts_have_the_headers_too(app, client, auth, make_user, farm):

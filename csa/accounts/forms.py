@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from csa.accounts.operations import STAFF_ROLES
 from csa.models import Role
-from csa.ui.forms import options
+from csa.ui.forms import InputForm, options
 
 ROLE_LABELS = {
     Role.MEMBER: _l("member"),
@@ -19,19 +18,19 @@ ROLE_LABELS = {
 }
 
 
-class LoginForm(FlaskForm):
-    email = EmailField(_l("E-mail"), validators=[DataRequired()])
+class LoginForm(InputForm):
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[DataRequired()])
     remember = BooleanField(_l("Keep me signed in"))
     submit = SubmitField(_l("Sign in"))
 
 
-class ForgotPasswordForm(FlaskForm):
+class ForgotPasswordForm(InputForm):
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
     submit = SubmitField(_l("Send me a link"))
 
 
-class SetPasswordForm(FlaskForm):
+class SetPasswordForm(InputForm):
     password = PasswordField(_l("New password"), validators=[DataRequired(), Length(min=8)])
     confirm = PasswordField(
         _l("Repeat the password"),
@@ -40,7 +39,7 @@ class SetPasswordForm(FlaskForm):
     submit = SubmitField(_l("Set password"))
 
 
-class StaffUserForm(FlaskForm):
+class StaffUserForm(InputForm):
     """A farmer, coordinator or admin login, invited by link."""
 
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
@@ -53,7 +52,7 @@ class StaffUserForm(FlaskForm):
     submit = SubmitField(_l("Create and show the invitation link"))
 
 
-class RoleForm(FlaskForm):
+class RoleForm(InputForm):
     """The role of one login."""
 
     role = SelectField(

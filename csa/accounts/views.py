@@ -39,6 +39,7 @@ from csa.errors import ValidationFailed
 from csa.extensions import db
 from csa.models import Role, User
 from csa.ui.access import ANY_USER, STAFF, public, roles, safe_next
+from csa.ui.args import page_arg
 from csa.ui.forms import EmptyForm, refuse
 
 bp = Blueprint("auth", __name__)
@@ -244,7 +245,7 @@ def users() -> ResponseReturnValue:
     stmt = select(User).order_by(User.active.desc(), User.role, User.email)
     if role_arg in set(Role):
         stmt = stmt.where(User.role == Role(role_arg))
-    page = db.paginate(stmt, per_page=PER_PAGE, error_out=False)
+    page = db.paginate(stmt, page=page_arg(), per_page=PER_PAGE, error_out=False)
     return render_template(
         "auth/users.html",
         page=page,

@@ -7,14 +7,14 @@ to this page's template as globals, so both pages post the same form to one endp
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, StringField, SubmitField
+from wtforms import BooleanField, StringField, SubmitField
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from csa.models import NOTE_MAX
+from csa.ui.forms import DayField, InputForm
 
 
-class CancelForm(FlaskForm):
+class CancelForm(InputForm):
     """Cancel a round; members see the reason, so it is required."""
 
     reason = StringField(
@@ -31,10 +31,10 @@ class CancelForm(FlaskForm):
     submit = SubmitField(_l("Cancel round"))
 
 
-class MoveForm(FlaskForm):
+class MoveForm(InputForm):
     """Move a round to another date; it keeps feeding the sites it was planned for."""
 
-    new_date = DateField(
+    new_date = DayField(
         _l("New date"), validators=[InputRequired(_l("Choose a date."))], format="%Y-%m-%d"
     )
     submit = SubmitField(_l("Move round"))

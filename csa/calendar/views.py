@@ -54,7 +54,7 @@ from csa.models import (
 from csa.rounds import lifecycle as cal
 from csa.rounds.lifecycle import farm_today
 from csa.ui.access import FIELD, STAFF, public, roles
-from csa.ui.args import parse_day
+from csa.ui.args import page_arg, parse_day
 from csa.ui.forms import EmptyForm, flash_errors
 from csa.ui.labels import OUTBOX_STATE_LABELS, ROUND_STATUS_LABELS
 
@@ -268,6 +268,7 @@ def messages() -> ResponseReturnValue:
         state = ""
     page = db.paginate(
         query.order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc()),
+        page=page_arg(),
         per_page=MESSAGES_PER_PAGE,
         error_out=False,
     )

@@ -7,7 +7,8 @@ import re
 MILLI = 1000
 # The crop units the farm can choose; their words in each language are in csa.ui.formatting.
 UNITS = ("kg", "g", "bunch", "piece", "head", "l", "box")
-_NUMBER = re.compile(r"^(\d{1,9})(?:[.,](\d{1,3}))?$")
+# ASCII digits only: "\d" would take "١٢" or "①"-like digits of other scripts too.
+_NUMBER = re.compile(r"^([0-9]{1,9})(?:[.,]([0-9]{1,3}))?$")
 
 
 class QuantityError(ValueError):

@@ -3,6 +3,11 @@
 The harvest form, the entries page and `flask csa record-harvest` all come through here, so
 the rules (and the refusal of a locked round) live in one place. A submission is checked
 whole before anything is written. Everything only flushes; the caller commits.
+
+The form carries a one-time token (HarvestSubmission, unique): sent again, it finds what
+the first sending saved and writes nothing (`AlreadySaved`). Two resends at the same moment
+meet at the unique constraint; the caller turns the loser's IntegrityError into the same
+answer through `find_submission`.
 """
 
 from __future__ import annotations
@@ -18,13 +23,14 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from csa.core.quantity import QuantityError, parse_milli
-from csa.errors import ValidationFailed
+from csa.errors import CsaError, ValidationFailed
 from csa.extensions import db
 from csa.models import (
     MILLI,
     Crop,
     HarvestAudit,
     HarvestEntry,
+    HarvestSubmission,
     HoldMode,
     OptOut,
     Round,
@@ -62,6 +68,16 @@ class HarvestInvalid(ValidationFailed):
         super().__init__(
             _("Nothing was recorded: %(problems)s", problems=" ".join(problems)), problems
         )
+
+
+class AlreadySaved(CsaError):
+    """The form was sent before and saved then; nothing more is written."""
+
+    status = 200
+
+    def __init__(self, submission: HarvestSubmission) -> None:
+        super().__init__(_("This form was saved already; nothing was recorded twice."))
+        self.submission = submission
 
 
 @dataclass(frozen=True)
@@ -167,7 +183,7 @@ def find_crop(ref: CropRef, crops: Sequence[Crop] | None = None) -> Crop | None:
         return next((c for c in crops if c.id == ref), None)
     wanted = ref.strip().casefold()
     found = next((c for c in crops if c.name.strip().casefold() == wanted), None)
-    if found is None and wanted.isdigit():
+    if found is None and wanted.isascii() and wanted.isdigit():
         found = next((c for c in crops if c.id == int(wanted)), None)
     return found
 
@@ -226,10 +242,22 @@ def _audit(
     )
 
 
+def find_submission(token: str) -> HarvestSubmission | None:
+    """The earlier sending of a form with this token, if it was saved."""
+    return db.session.scalar(select(HarvestSubmission).where(HarvestSubmission.token == token))
+
+
 def record_harvest(
-    round_: Round | None, lines: Sequence[Line], user: User | None
+    round_: Round | None, lines: Sequence[Line], user: User | None, token: str | None = None
 ) -> list[HarvestEntry]:
-    """Record one entry per line, or raise HarvestInvalid and write nothing at all."""
+    """Record one entry per line, or raise HarvestInvalid and write nothing at all.
+
+    With a token (the web form's), a token saved before raises AlreadySaved instead.
+    """
+    if token is not None:
+        earlier = find_submission(token)
+        if earlier is not None:
+            raise AlreadySaved(earlier)
     if round_ is not None:
         _lock(round_)
     round_error = round_problem(round_)
@@ -239,12 +267,21 @@ def record_harvest(
         lines_error = _("Enter at least one crop and its quantity.")
     if round_error or lines_error or line_errors or round_ is None:
         raise HarvestInvalid(round_error, lines_error, line_errors)
+    submission = None
+    if token is not None:
+        # Written and flushed first: a concurrent resend stops here, at the unique token.
+        submission = HarvestSubmission(
+            token=token, round_id=round_.id, user_id=user.id if user else None
+        )
+        db.session.add(submission)
+        db.session.flush()
     entries = [
         HarvestEntry(
             round=round_,
             crop=line.crop,
             quantity_milli=line.milli,
             recorded_by_id=user.id if user else None,
+            submission=submission,
         )
         for line in checked
     ]

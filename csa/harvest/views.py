@@ -6,16 +6,17 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import format_date, ngettext
+from flask_babel import format_date, format_datetime, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy.exc import IntegrityError
 
 from csa.errors import ValidationFailed
 from csa.extensions import db
 from csa.harvest import operations as harvest
-from csa.harvest.forms import HarvestForm
-from csa.harvest.operations import HarvestInvalid, HarvestPreview
-from csa.models import HarvestEntry, Round
+from csa.harvest.forms import HarvestForm, max_lines, new_token
+from csa.harvest.operations import AlreadySaved, HarvestInvalid, HarvestPreview
+from csa.models import HarvestEntry, HarvestSubmission, Round
 from csa.rounds import lifecycle as rounds_svc
 from csa.rounds.lifecycle import next_open_round, open_rounds
 from csa.ui.access import FIELD, STAFF, roles
@@ -46,10 +47,26 @@ def record() -> ResponseReturnValue:
     line_errors: dict[int, list[str]] = {}
     lines_error = None
     status = 200
-    if form.validate_on_submit():
+    if form.is_submitted() and form.too_many_lines():
+        status = 400
+        lines_error = _too_many_lines()
+        flash(lines_error, "error")
+    elif form.validate_on_submit():
         round_ = _round_from(form.round_id.data)
+        token = str(form.submission.data)
         try:
-            entries = harvest.record_harvest(round_, form.line_values(), current_user)
+            entries = harvest.record_harvest(round_, form.line_values(), current_user, token)
+            db.session.commit()
+        except AlreadySaved as exc:
+            db.session.rollback()
+            return _already_saved(exc.submission)
+        except IntegrityError:
+            # A resend running at the same moment saved this token first.
+            db.session.rollback()
+            earlier = harvest.find_submission(token)
+            if earlier is None:
+                raise
+            return _already_saved(earlier)
         except HarvestInvalid as exc:
             db.session.rollback()
             if exc.round_error:
@@ -58,7 +75,6 @@ def record() -> ResponseReturnValue:
             flash(_("Nothing was recorded; correct the marked lines and send again."), "error")
         else:
             assert round_ is not None
-            db.session.commit()
             what = ", ".join(
                 f"{e.crop.name} {format_quantity(e.quantity_milli, e.crop.unit)}" for e in entries
             )
@@ -75,6 +91,8 @@ def record() -> ResponseReturnValue:
         if chosen is None or not chosen.accepts_harvest:
             chosen = next_open_round(rounds_svc.farm_today())
         form.round_id.data = str(chosen.id) if chosen else None
+    if not form.submission.data or form.submission.errors:
+        form.submission.data = new_token()
     return (
         render_template(
             "harvest/record.html",
@@ -90,6 +108,34 @@ def record() -> ResponseReturnValue:
     )
 
 
+def _too_many_lines() -> str:
+    limit = max_lines()
+    return ngettext(
+        "At most %(num)d line in one form; nothing was recorded. Send the rest in another form.",
+        "At most %(num)d lines in one form; nothing was recorded. Send the rest in another form.",
+        limit,
+    )
+
+
+def _already_saved(submission: HarvestSubmission) -> ResponseReturnValue:
+    """Answer a form sent again: that nothing was added, and its entries as they stand now
+    (corrected or removed since, they show so; the audit page has every change)."""
+    what = ", ".join(
+        f"{e.crop.name} {format_quantity(e.quantity_milli, e.crop.unit)}"
+        for e in submission.entries
+    )
+    flash(
+        _(
+            "This form was saved already, at %(when)s; nothing was recorded twice. "
+            "Its entries: %(what)s.",
+            when=format_datetime(submission.created_at, "short"),
+            what=what or _("(the entries were removed since)"),
+        ),
+        "info",
+    )
+    return redirect(url_for("harvest.record", round_id=submission.round_id))
+
+
 @bp.route("/preview")
 @roles(*FIELD)
 def preview() -> ResponseReturnValue:
@@ -97,6 +143,8 @@ def preview() -> ResponseReturnValue:
     form = HarvestForm(formdata=request.args, meta={"csrf": False})
     round_ = _round_from(form.round_id.data)
     problem = harvest.round_problem(round_)
+    if form.too_many_lines():
+        problem = _too_many_lines()
     if problem or round_ is None:
         return {"round_id": round_.id if round_ else None, "error": problem, "crops": []}
     return _preview_json(harvest.preview_harvest(round_, form.line_values()))

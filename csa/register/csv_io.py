@@ -13,13 +13,16 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import func, select
 
+from csa.core.bounds import day_in_range
+from csa.core.csvfile import csv_text, unguard
+from csa.core.text import clean_line, refused
 from csa.errors import ValidationFailed
 from csa.extensions import db
 from csa.models import Member, Membership, MembershipStatus, PickupSite, Season, ShareType
@@ -30,10 +33,17 @@ T = TypeVar("T")
 COLUMNS = ("name", "email", "phone", "share_type", "shares", "site", "season", "start", "end")
 REQUIRED_COLUMNS = ("name", "email", "share_type", "shares", "site", "season")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-PHONE = re.compile(r"^\+?[0-9 ()./-]+$")
 SHARES = re.compile(r"^[0-9]{1,4}$")
+
+
+def _length(column: Any) -> int:
+    """The length of a String column, as the database will hold it."""
+    return int(column.property.columns[0].type.length)
+
+
+# The longest text each column holds (the register's own columns; names of seasons, share
+# types and sites are looked up, never stored from the file).
+TEXT_LIMITS = {c: _length(getattr(Member, c)) for c in ("name", "email", "phone")}
 MAX_SHARES = 999
 
 
@@ -128,28 +138,34 @@ def _delimiter(text: str) -> str:
     return ";" if header.count(";") > header.count(",") else ","
 
 
-def _unguard(value: str) -> str:
-    """Undo the apostrophe the export puts before a formula-like cell."""
-    if value.startswith("'") and value[1:].startswith(FORMULA_START):
-        return value[1:]
-    return value
-
-
-def _guard(value: str) -> str:
-    """Keep a spreadsheet from running a cell as a formula; phone numbers stay as they are."""
-    if value.startswith(FORMULA_START) and not PHONE.match(value):
-        return "'" + value
-    return value
-
-
 def _parse_date(value: str) -> date | None:
-    """Read an ISO date (YYYY-MM-DD only), or None."""
+    """Read an ISO date (YYYY-MM-DD only) in the range the app keeps, or None."""
     if not ISO_DATE.match(value):
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         return None
+    return day if day_in_range(day) else None
+
+
+def _text_problems(raw: dict[str, str], values: dict[str, str]) -> list[str]:
+    """Cells holding a control character, or longer than the column they go into."""
+    problems = []
+    for column, value in raw.items():
+        if refused(value):
+            problems.append(_("%(column)s holds a control character (such as NUL)", column=column))
+    for column, limit in TEXT_LIMITS.items():
+        if len(values.get(column, "")) > limit:
+            problems.append(
+                ngettext(
+                    "%(column)s is longer than %(num)d character",
+                    "%(column)s is longer than %(num)d characters",
+                    limit,
+                    column=column,
+                )
+            )
+    return problems
 
 
 def read_rows(data: bytes) -> list[ImportRow]:
@@ -177,13 +193,26 @@ def read_rows(data: bytes) -> list[ImportRow]:
     rows: list[ImportRow] = []
     first_seen: dict[tuple[str, int], int] = {}
     next_line = reader.line_num + 1
-    for cells in _records(reader):
+    limit = int(current_app.config["MAX_IMPORT_ROWS"])
+    for number, cells in enumerate(_records(reader), start=1):
+        if number > limit:
+            message = ngettext(
+                "The file has more than %(num)d row; nothing was imported. Split it.",
+                "The file has more than %(num)d rows; nothing was imported. Split it.",
+                limit,
+            )
+            raise ValidationFailed(message, [message])
         # A quoted cell may span lines: a record starts on the line after the previous one.
         line, next_line = next_line, reader.line_num + 1
-        values = {c: _unguard(cells[i].strip()) if i < len(cells) else "" for c, i in index.items()}
-        if not any(values.values()):
+        raw = {c: cells[i] if i < len(cells) else "" for c, i in index.items()}
+        # Cleaned as the forms clean a single-line field (csa/core/text.py).
+        values = {c: clean_line(unguard(v.strip())) for c, v in raw.items()}
+        if not any(values.values()) and not any(refused(v) for v in raw.values()):
             continue  # spreadsheets leave empty rows behind (";;;;")
         row, reasons = _check_row(line, values, found)
+        reasons[:0] = _text_problems(raw, values)
+        if reasons:
+            row = None
         if row is not None:
             earlier = first_seen.setdefault((row.email, row.season.id), line)
             if earlier != line:
@@ -377,22 +406,21 @@ def _memberships_of(member_ids: list[int]) -> dict[tuple[int, int], Membership]:
 
 
 def export_members(memberships: Iterable[Membership]) -> str:
-    """Write memberships as CSV in the columns the import reads."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(COLUMNS)
-    for m in memberships:
-        writer.writerow(
+    """Write memberships as CSV in the columns the import reads (csa/core/csvfile.py guards)."""
+    return csv_text(
+        COLUMNS,
+        (
             [
-                _guard(m.member.name),
-                _guard(m.member.email),
-                _guard(m.member.phone),
-                _guard(m.share_type.name),
+                m.member.name,
+                m.member.email,
+                m.member.phone,
+                m.share_type.name,
                 m.shares,
-                _guard(m.site.name),
-                _guard(m.season.name),
+                m.site.name,
+                m.season.name,
                 m.start.isoformat(),
                 m.end.isoformat(),
             ]
-        )
-    return out.getvalue()
+            for m in memberships
+        ),
+    )

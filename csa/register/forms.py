@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
-    DateField,
     EmailField,
-    Form,
     IntegerField,
     SelectField,
     StringField,
@@ -17,14 +14,14 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from csa.models import MembershipStatus
-from csa.ui.forms import options
+from csa.models import MEMBER_NOTES_MAX, MembershipStatus
+from csa.ui.forms import DayField, InputForm, InputSubForm, options
 from csa.ui.labels import MEMBERSHIP_STATUS_LABELS
 
 STATUS_LABELS = MEMBERSHIP_STATUS_LABELS
 
 
-class RegisterFilterForm(Form):
+class RegisterFilterForm(InputSubForm):
     """The register's search and filters, read from the query string (GET, no CSRF)."""
 
     q = StringField(_l("Name or e-mail"))
@@ -34,7 +31,7 @@ class RegisterFilterForm(Form):
     status = SelectField(_l("Status"), validate_choice=False)
 
 
-class MembershipForm(FlaskForm):
+class MembershipForm(InputForm):
     """The terms of one contract."""
 
     season = SelectField(_l("Season"), coerce=int, validators=[InputRequired()])
@@ -43,8 +40,8 @@ class MembershipForm(FlaskForm):
         _l("Number of shares"), default=1, validators=[InputRequired(), NumberRange(1, 999)]
     )
     site = SelectField(_l("Pickup site"), coerce=int, validators=[InputRequired()])
-    start = DateField(_l("Start"), validators=[Optional()])
-    end = DateField(_l("End"), validators=[Optional()])
+    start = DayField(_l("Start"), validators=[Optional()])
+    end = DayField(_l("End"), validators=[Optional()])
     status = SelectField(
         _l("Status"),
         choices=options([(s.value, label) for s, label in STATUS_LABELS.items()]),
@@ -61,7 +58,7 @@ class NewMembershipForm(MembershipForm):
     phone = StringField(_l("Phone"), validators=[Length(max=50)])
 
 
-class MemberForm(FlaskForm):
+class MemberForm(InputForm):
     """A household's details."""
 
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
@@ -69,11 +66,11 @@ class MemberForm(FlaskForm):
     phone = StringField(_l("Phone"), validators=[Length(max=50)])
     address = StringField(_l("Address"), validators=[Length(max=300)])
     locale = SelectField(_l("Language"))
-    notes = TextAreaField(_l("Notes"))
+    notes = TextAreaField(_l("Notes"), validators=[Length(max=MEMBER_NOTES_MAX)])
     submit = SubmitField(_l("Save"))
 
 
-class ImportForm(FlaskForm):
+class ImportForm(InputForm):
     """A CSV file of members and memberships."""
 
     file = FileField(_l("CSV file"), validators=[FileRequired()])

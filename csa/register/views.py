@@ -50,7 +50,7 @@ from csa.register.forms import (
     RegisterFilterForm,
 )
 from csa.ui.access import STAFF, roles
-from csa.ui.args import id_arg, parse_id
+from csa.ui.args import id_arg, page_arg, parse_id
 from csa.ui.formatting import weekday_name
 from csa.ui.forms import EmptyForm, options, refuse
 
@@ -119,7 +119,9 @@ def _register_filter() -> tuple[queries.RegisterFilter, Season | None, RegisterF
 def memberships() -> ResponseReturnValue:
     """List the register, filtered, with places taken per site and counts per share type."""
     flt, season, form = _register_filter()
-    page = db.paginate(queries.memberships_select(flt), per_page=PER_PAGE, error_out=False)
+    page = db.paginate(
+        queries.memberships_select(flt), page=page_arg(), per_page=PER_PAGE, error_out=False
+    )
     args = {k: v for k, v in request.args.items() if k != "page"}
     args["season"] = str(season.id) if season else "all"
     return render_template(

@@ -7,23 +7,21 @@ The calendar and the rounds pages post the same forms to the same endpoints
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, StringField, SubmitField
+from wtforms import BooleanField, StringField, SubmitField
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from csa.models import NOTE_MAX
+from csa.ui.forms import DayField, InputForm
 
 
-class AddRoundForm(FlaskForm):
+class AddRoundForm(InputForm):
     """Add an extra round on a date some site serves; past dates are refused."""
 
-    date = DateField(
-        _l("Date"), validators=[InputRequired(_l("Choose a date."))], format="%Y-%m-%d"
-    )
+    date = DayField(_l("Date"), validators=[InputRequired(_l("Choose a date."))], format="%Y-%m-%d")
     submit = SubmitField(_l("Add round"))
 
 
-class LockForm(FlaskForm):
+class LockForm(InputForm):
     """Locking stores the split for good: a ticked box makes it a deliberate act."""
 
     confirm = BooleanField(
@@ -33,7 +31,7 @@ class LockForm(FlaskForm):
     submit = SubmitField(_l("Lock round"))
 
 
-class ReopenForm(FlaskForm):
+class ReopenForm(InputForm):
     """Reopen a locked round: it drops the stored split, so a reason and a ticked box."""
 
     reason = StringField(

@@ -9,8 +9,6 @@ change silently.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ from csa.core.allocation import (
     split_round,
     stored_share,
 )
+from csa.core.csvfile import csv_text
 from csa.core.names import person_key, place_key
 from csa.core.quantity import milli_to_str
 from csa.errors import ValidationFailed
@@ -588,25 +587,20 @@ def store_split(split: RoundSplit) -> int:
 
 def export_csv(split: RoundSplit) -> str:
     """The round's allocations as CSV, one row per membership and crop with a quantity."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for m in split.membership_list:
-        for s in split.shares_of(m.id):
-            if s.quantity <= 0:
-                continue
-            crop = split.crops[s.crop_id]
-            writer.writerow(
-                [
-                    split.round.date.isoformat(),
-                    m.site.name,
-                    m.member.name,
-                    m.member.email,
-                    m.share_type.name,
-                    m.shares,
-                    crop.name,
-                    milli_to_str(s.quantity),
-                    crop.unit,
-                ]
-            )
-    return out.getvalue()
+    rows = (
+        [
+            split.round.date.isoformat(),
+            m.site.name,
+            m.member.name,
+            m.member.email,
+            m.share_type.name,
+            m.shares,
+            split.crops[s.crop_id].name,
+            milli_to_str(s.quantity),
+            split.crops[s.crop_id].unit,
+        ]
+        for m in split.membership_list
+        for s in split.shares_of(m.id)
+        if s.quantity > 0
+    )
+    return csv_text(CSV_COLUMNS, rows)

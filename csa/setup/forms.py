@@ -11,17 +11,17 @@ import re
 from typing import Any, ClassVar
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
-from wtforms import DateField, IntegerField, SelectField, StringField, SubmitField, TimeField
+from wtforms import IntegerField, SelectField, StringField, SubmitField, TimeField
 from wtforms.fields.core import UnboundField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
+from csa.core.bounds import INT4_MAX
 from csa.core.quantity import UNITS, QuantityError, milli_to_str, parse_milli
 from csa.setup.operations import Setting
 from csa.ui.formatting import unit_label, weekday_name
-from csa.ui.forms import options
+from csa.ui.forms import DayField, InputForm, options
 
-_MONEY = re.compile(r"^(\d{1,7})(?:[.,](\d{1,2}))?$")
+_MONEY = re.compile(r"^([0-9]{1,7})(?:[.,]([0-9]{1,2}))?$")
 
 
 def parse_cents(text: str) -> int:
@@ -56,6 +56,9 @@ class MilliField(StringField):
             ) from None
         if self.data <= 0:
             raise ValueError(_l("Enter a number above zero."))
+        if self.data > INT4_MAX:
+            self.data = None
+            raise ValueError(_l("That number is too large."))
 
     def _value(self) -> str:
         if self.raw_data:
@@ -84,7 +87,7 @@ class MoneyField(StringField):
         return cents_to_str(self.data) if self.data is not None else ""
 
 
-class SettingForm(FlaskForm):
+class SettingForm(InputForm):
     """What the generic edit view needs of a setting's form."""
 
     # Fields held under another name on the row (the row's `weight` is a Fraction, say).
@@ -106,8 +109,8 @@ class SeasonForm(SettingForm):
     """A contract period."""
 
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
-    start = DateField(_l("Start"), validators=[InputRequired()])
-    end = DateField(_l("End"), validators=[InputRequired()])
+    start = DayField(_l("Start"), validators=[InputRequired()])
+    end = DayField(_l("End"), validators=[InputRequired()])
     submit = SubmitField(_l("Save"))
 
     def values(self) -> dict[str, Any]:
@@ -151,7 +154,9 @@ class PickupSiteForm(SettingForm):
     opens = TimeField(_l("Opens"), validators=[InputRequired()])
     closes = TimeField(_l("Closes"), validators=[InputRequired()])
     capacity = IntegerField(
-        _l("Capacity (memberships)"), default=50, validators=[InputRequired(), NumberRange(0)]
+        _l("Capacity (memberships)"),
+        default=50,
+        validators=[InputRequired(), NumberRange(0, INT4_MAX)],
     )
     every_weeks = SelectField(
         _l("How often"),

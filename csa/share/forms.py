@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectMultipleField, SubmitField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from csa.models import HoldMode
+from csa.ui.forms import InputForm
 from csa.ui.labels import HOLD_LABELS
 
 
-class HoldForm(FlaskForm):
+class HoldForm(InputForm):
     mode = RadioField(
         _l("While I am away"),
         choices=[SelectChoice(m.value, label) for m, label in HOLD_LABELS.items()],
@@ -30,6 +30,6 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class OptOutForm(FlaskForm):
+class OptOutForm(InputForm):
     crops = MultiCheckboxField(_l("Crops we never want"), coerce=int, validate_choice=True)
     submit = SubmitField(_l("Save"))

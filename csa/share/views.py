@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import format_date
 from flask_babel import gettext as _
@@ -31,6 +31,7 @@ from csa.share import queries
 from csa.share.forms import HoldForm, OptOutForm
 from csa.ui import charts
 from csa.ui.access import STAFF, roles
+from csa.ui.args import day_or_404, id_arg
 from csa.ui.forms import EmptyForm
 from csa.ui.labels import HOLD_LABELS, MEMBERSHIP_STATUS_LABELS
 from csa.ui.labels import ROUND_STATUS_LABELS as STATUS_LABELS
@@ -56,10 +57,7 @@ class SeasonLine:
 
 
 def _parse_date(iso: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(iso)
-    except ValueError:
-        abort(404)
+    return day_or_404(iso)
 
 
 def _own_member() -> Member | None:
@@ -187,7 +185,7 @@ def round_page(date: str) -> ResponseReturnValue:
     round_ = round_on(on_date)
     if round_ is None:
         abort(404)
-    wanted = request.args.get("membership", type=int)
+    wanted = id_arg("membership")
     own = _own_member()
     if wanted is not None:
         membership = queries.get_membership(wanted)

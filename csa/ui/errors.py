@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from csa.extensions import db
 
-PAGES = (400, 403, 404, 405, 500)
+PAGES = (400, 403, 404, 405, 413, 500)
 
 
 def render_error(error: HTTPException) -> Any:

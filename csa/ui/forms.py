@@ -1,4 +1,10 @@
-"""Forms that several features' pages use."""
+"""Forms that several features' pages use, and the base every form of the app derives from.
+
+`InputForm` (and `InputSubForm` for the plain forms inside one or read from a query
+string) cleans every text field the same way as it is read: a single-line field through
+`clean_line`, a text area through `clean_lines` (csa/core/text.py), passwords untouched.
+tests/test_text_input.py checks that every form in csa/*/forms.py derives from them.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +15,89 @@ from flask import flash
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectChoice, SubmitField
+from wtforms import (
+    DateField,
+    Form,
+    HiddenField,
+    PasswordField,
+    SelectChoice,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.fields.core import UnboundField
+from wtforms.validators import ValidationError
 
+from csa.core.bounds import FIRST_DAY, LAST_DAY, day_in_range
+from csa.core.text import clean_line, clean_lines
 from csa.errors import ValidationFailed
 from csa.extensions import db
 
 
-class EmptyForm(FlaskForm):
+def _line(value: Any) -> Any:
+    return clean_line(value) if isinstance(value, str) else value
+
+
+def _lines(value: Any) -> Any:
+    return clean_lines(value) if isinstance(value, str) else value
+
+
+def text_filter(field_class: type) -> Any:
+    """The cleaning a field of this class gets, or None (passwords and tokens stay as typed)."""
+    if not issubclass(field_class, StringField):
+        return None
+    if issubclass(field_class, PasswordField | HiddenField):
+        return None
+    return _lines if issubclass(field_class, TextAreaField) else _line
+
+
+class _CleanTextMeta:
+    """Put the text filter first in every text field's filters, as the form binds it."""
+
+    def bind_field(self, form: Any, unbound_field: UnboundField, options: dict[str, Any]) -> Any:
+        clean = text_filter(unbound_field.field_class)
+        if clean is not None:
+            filters = (clean, *unbound_field.kwargs.get("filters", ()))
+            options = {**options, "filters": filters}
+        return super().bind_field(form, unbound_field, options)  # type: ignore[misc]
+
+
+class InputForm(FlaskForm):
+    """Every form the app posts: CSRF, and its text cleaned as it is read."""
+
+    class Meta(_CleanTextMeta):
+        pass
+
+
+class InputSubForm(Form):
+    """A form without CSRF (a line inside another form, the register's query filters)."""
+
+    class Meta(_CleanTextMeta):
+        pass
+
+
+class EmptyForm(InputForm):
     """A bare button that still carries the CSRF token."""
 
     submit = SubmitField(_l("Confirm"))
+
+
+class DayField(DateField):
+    """A date inside the range the app keeps records for (csa/core/bounds.py).
+
+    A year such as 9999 parses as a date but overflows the first week added to it, so it is
+    refused here, next to the field, before any operation sees it.
+    """
+
+    def pre_validate(self, form: Any) -> None:
+        if self.data is not None and not day_in_range(self.data):
+            raise ValidationError(
+                _(
+                    "Choose a date from %(first)s to %(last)s.",
+                    first=FIRST_DAY.isoformat(),
+                    last=LAST_DAY.isoformat(),
+                )
+            )
 
 
 def options(pairs: Iterable[tuple[Any, Any]]) -> list[SelectChoice]:

@@ -474,10 +474,12 @@ class Lease(Model):
 
 
 class DataVersion(Model):
-    """One row counting writes to what a split depends on (csa/rounds/freshness.py bumps it).
+    """Counters of writes to what a split depends on (csa/rounds/freshness.py bumps them).
 
-    Every worker caches open rounds' splits keyed by (token, value) and reads this row per
-    view; the random token tells databases apart (a test's fresh database starts at 0 too).
+    Row 1 counts writes to any input of an open round's split, row 2 writes to what the
+    carried balances are read from (allocations, rounds). Every worker caches splits and
+    balances keyed by (token, value) and reads a row per view; the random token tells
+    databases apart (a test's fresh database starts at 0 too).
     """
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -492,8 +494,10 @@ def new_version_token() -> str:
 
 @event.listens_for(DataVersion.__table__, "after_create")
 def _seed_data_version(target: Table, connection: Connection, **_kw: object) -> None:
-    # create_all (tests, the demo) gets the row the migration inserts.
-    connection.execute(target.insert().values(id=1, token=new_version_token(), value=0))
+    # create_all (tests, the demo) gets the rows the migrations insert: the split version
+    # and the balance version (csa/rounds/freshness.py).
+    for row_id in (1, 2):
+        connection.execute(target.insert().values(id=row_id, token=new_version_token(), value=0))
 
 
 class OutboxState(enum.StrEnum):

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from csa.models import (
+    Allocation,
     DataVersion,
     HarvestEntry,
     Hold,
@@ -26,7 +27,13 @@ from csa.models import (
     RoundStatus,
 )
 from csa.rounds import lifecycle as rounds_svc
-from csa.rounds.freshness import current_version, live_splits
+from csa.rounds.freshness import (
+    balance_version,
+    carried_balances,
+    clear_caches,
+    current_version,
+    live_splits,
+)
 from csa.rounds.split import compute_split, membership_split, round_split, stored_split
 from csa.share import operations as share_svc
 from csa.share import queries as share_queries
@@ -59,7 +66,7 @@ def world(db, today, make_user, auth):
     db.session.commit()
     user = make_user(Role.MEMBER, member=ada.member)
     auth.login(user.email)
-    live_splits.clear()
+    clear_caches()
     return farm, annex, [ada, bob, cy, dee], round_
 
 
@@ -80,7 +87,7 @@ def shown(client, on_date: date = TUESDAY) -> str:
 def fresh(client, on_date: date = TUESDAY) -> str:
     """The pages, checked equal to what a cold cache shows: nothing stale."""
     seen = shown(client, on_date)
-    live_splits.clear()
+    clear_caches()
     assert shown(client, on_date) == seen
     return seen
 
@@ -270,3 +277,46 @@ def test_hold_controls_follow_the_rule_in_python(app, db, world, today):
     assert flags[date(2027, 5, 25)] is False
     assert all(flag is False for flag in (line.can_hold for line in overview.past))
     assert db.session.get(Member, members[0].member_id) is not None
+
+
+def test_a_harvest_save_recomputes_the_split_but_not_the_carried_balances(
+    app, client, db, world, today
+):
+    """Balances come from locked rounds only: kept across harvest saves, read again after a
+    lock. (Most of a recompute at 1,000 members with a season of history.)"""
+    farm, annex, members, first = world
+    second = make_round(db, NEXT_TUESDAY)
+    harvest(db, second, farm.pumpkins, 1_000)
+    db.session.commit()
+    today["value"] = date(2027, 5, 5)
+    shown(client, NEXT_TUESDAY)
+    splits, balances = live_splits.computed, carried_balances.computed
+    harvest(db, second, farm.tomatoes, 700)
+    db.session.commit()
+    shown(client, NEXT_TUESDAY)
+    assert live_splits.computed == splits + 1
+    assert carried_balances.computed == balances  # the same balances, from the cache
+    assert rounds_svc.lock_round(first)
+    db.session.commit()
+    fresh(client, NEXT_TUESDAY)
+    assert carried_balances.computed > balances
+
+
+def test_only_allocations_and_rounds_bump_the_balance_version(app, db, world):
+    farm, annex, members, round_ = world
+    token, start = balance_version()
+    harvest(db, round_, farm.tomatoes, 1_000)
+    db.session.add(Hold(membership_id=members[1].id, round_date=TUESDAY))
+    members[2].shares = 2
+    db.session.commit()
+    assert balance_version() == (token, start)
+    assert rounds_svc.lock_round(round_)
+    assert balance_version() is None  # changed in this transaction: nothing cached
+    db.session.commit()
+    locked = balance_version()
+    assert locked is not None
+    assert locked[1] > start
+    allocation = db.session.scalars(select(Allocation)).first()
+    allocation.balance_num += 1  # a hand edit of a stored split is seen too
+    db.session.commit()
+    assert balance_version()[1] > locked[1]

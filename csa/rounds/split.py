@@ -10,7 +10,7 @@ change silently.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
@@ -47,7 +47,7 @@ from csa.models import (
     RoundSurplus,
     ShareType,
 )
-from csa.rounds.freshness import live_splits
+from csa.rounds.freshness import carried_balances, live_splits
 
 LOCKED = LOCKED_STATES
 CSV_COLUMNS = [
@@ -240,8 +240,22 @@ def harvest_totals(round_: Round) -> dict[int, int]:
     return {crop_id: int(total) for crop_id, total in rows}
 
 
-def balances_before(on_date: date, membership_ids: list[int]) -> dict[tuple[int, int], Fraction]:
-    """Season balance per (membership, crop): taken from each pair's latest locked round.
+def balances_before(
+    on_date: date, membership_ids: Collection[int]
+) -> Mapping[tuple[int, int], Fraction]:
+    """Season balance per (membership, crop) carried into a round on `on_date`.
+
+    Read once per balance version (allocations and rounds) and kept, as the live split is
+    (csa/rounds/freshness.py): most of an open round's recompute. Read-only for callers.
+    """
+    ids = frozenset(membership_ids)
+    return carried_balances.get_or_compute(
+        (on_date, ids), lambda: _read_balances(on_date, sorted(ids))
+    )
+
+
+def _read_balances(on_date: date, membership_ids: list[int]) -> dict[tuple[int, int], Fraction]:
+    """Each pair's balance from its latest locked round before `on_date`.
 
     A membership belongs to one season, so its balance never crosses seasons. The balance
     after a locked round is balance_in + entitlement - units of that round's allocation.

@@ -32,6 +32,7 @@ from csa.rounds.freshness import (
     carried_balances,
     clear_caches,
     current_version,
+    live_split_inputs,
     live_splits,
 )
 from csa.rounds.split import compute_split, membership_split, round_split, stored_split
@@ -320,3 +321,28 @@ def test_only_allocations_and_rounds_bump_the_balance_version(app, db, world):
     allocation.balance_num += 1  # a hand edit of a stored split is seen too
     db.session.commit()
     assert balance_version()[1] > locked[1]
+
+
+def test_a_harvest_save_splits_again_only_its_round_from_kept_inputs(app, client, db, world, today):
+    """Harvest entries are in the split's key, not in the data version: a save to one
+    round re-splits that round from inputs already read, and leaves the other round's
+    split alone; the member's page still shows the new harvest."""
+    farm, annex, members, first = world
+    second = make_round(db, NEXT_TUESDAY)
+    harvest(db, second, farm.pumpkins, 2_000)
+    db.session.commit()
+    version = current_version()
+    for on_date in (TUESDAY, NEXT_TUESDAY):
+        shown(client, on_date)
+    splits, inputs = live_splits.computed, live_split_inputs.computed
+    before = shown(client)
+    harvest(db, first, farm.tomatoes, 900)
+    db.session.commit()
+    assert current_version() == version  # a harvest does not move the data version
+    after = shown(client)
+    assert after != before
+    shown(client, NEXT_TUESDAY)
+    assert live_splits.computed == splits + 1  # only the first round split again
+    assert live_split_inputs.computed == inputs  # from the inputs kept
+    clear_caches()
+    assert shown(client) == after  # the same as a cold start

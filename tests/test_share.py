@@ -196,6 +196,7 @@ def test_opt_out_removes_the_crop(app, client, db, setup, member_login):
     farm, members, round_ = setup
     response = client.post("/share/opt-outs", data={"crops": [str(farm.pumpkins.id)]})
     assert response.status_code == 302
+    assert response.headers["Location"] == "/share/settings"
     assert db.session.scalars(select(OptOut.crop_id)).all() == [farm.pumpkins.id]
     split = compute_split(round_)
     assert split.cell(members[0].id, farm.pumpkins.id) is None
@@ -238,7 +239,7 @@ def test_season_to_date_after_two_locked_rounds(app, client, db, setup, member_l
     assert tomatoes.fair == Fraction((80 + 50) * 50, 3)
     assert tomatoes.fair_shown == 2_170  # 2.17 kg: 2 decimals, like the 0.05 kg step
 
-    html = client.get("/share/").get_data(as_text=True)
+    html = client.get("/share/season").get_data(as_text=True)
     assert (
         f"You received {milli_to_str(tomatoes.received)} kg of Tomatoes, "
         "your fair share was 2.17 kg." in html
@@ -346,9 +347,44 @@ def test_rounds_of_a_membership_follow_its_site(app, db):
 def test_my_share_links_the_private_calendar_feed(app, client, db, setup, member_login):
     farm, members, round_ = setup
     own = members[0].member
-    html = client.get("/share/").get_data(as_text=True)
+    html = client.get("/share/settings").get_data(as_text=True)
     assert f"/calendar/feed/{own.calendar_token}.ics" in html
     assert members[1].member.calendar_token not in html
     feed = client.get(f"/calendar/feed/{own.calendar_token}.ics")
     assert feed.status_code == 200
     assert "BEGIN:VCALENDAR" in feed.get_data(as_text=True)
+
+
+def test_my_share_is_three_sections_one_tap_apart(
+    app, client, db, setup, member_login, today, make_user, auth
+):
+    """This week, the season and settings: each page shows its own part only (the week's
+    page reads no history), each links to the other two; staff see all parts on one page."""
+    farm, members, round_ = setup
+    assert rounds_svc.lock_round(round_)
+    db.session.commit()
+    today.set(date(2027, 5, 5))  # the round is past: it is history now
+    parts = {
+        "/share/": ('id="this-round"', 'id="next-rounds"'),
+        "/share/season": ('id="season"', 'id="past-rounds"'),
+        "/share/settings": ('id="opt-outs"', 'id="feed-title"'),
+    }
+    for url in parts:
+        html = client.get(url).get_data(as_text=True)
+        for other_url, others in parts.items():
+            for marker in others:
+                assert (marker in html) is (other_url == url), (url, marker)
+        start = html.index('<nav class="sections"')
+        nav = html[start : html.index("</nav>", start)]
+        assert nav.count("<a ") == 3
+        assert f'<a href="{url}" aria-current="page">' in nav
+    season = client.get("/share/season").get_data(as_text=True)
+    assert "You received" in season
+    assert "You received" not in client.get("/share/").get_data(as_text=True)
+
+    auth.logout()
+    auth.login(make_user(Role.COORDINATOR).email)
+    html = client.get(f"/share/member/{members[0].member.id}").get_data(as_text=True)
+    for markers in parts.values():
+        assert markers[0] in html
+    assert '<nav class="sections"' not in html

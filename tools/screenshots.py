@@ -66,7 +66,8 @@ def season_so_far(browser: Browser, live: LiveApp, out: Path) -> Path:
     page = new_page(browser, live.url, phone=True)
     try:
         sign_in(page, "member@demo.farm")
-        page.evaluate("document.getElementById('season').scrollIntoView()")
+        page.goto(f"{live.url}/share/season")
+        page.get_by_role("heading", name="Season so far").wait_for()
         return _shot(page, out / "season-so-far-phone.png")
     finally:
         page.context.close()

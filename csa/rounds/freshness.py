@@ -1,16 +1,21 @@
-"""When an open round's split must be computed again: a data version and a small cache.
+"""When an open round's split must be computed again: data versions and small caches.
 
-The split of an open round depends on harvest entries, holds, opt-outs, memberships, share
-types, sites, crops, rounds (status, date, move) and the locked allocations of earlier
-rounds (the balances). Every write to one of those tables bumps one counter row,
-`data_version`, in the same transaction: generically, through session events, so a write
-added later by any module bumps it without remembering to:
+The split of an open round depends on its harvest totals, holds, opt-outs, memberships,
+share types, sites, crops, rounds (status, date, move) and the locked allocations of
+earlier rounds (the balances). Every write to one of those tables but the harvest bumps
+one counter row, `data_version`, in the same transaction: generically, through session
+events, so a write added later by any module bumps it without remembering to:
 
 * `before_flush` sees new, changed and deleted ORM instances of those models;
 * `do_orm_execute` sees bulk `insert` / `update` / `delete` statements on their tables.
 
-Each process keeps the last few computed splits keyed by (database token, version, round):
-plain data only (the pure `csa.core.allocation` results), never ORM objects. Several
+Each process keeps the inputs of the last few rounds (`live_split_inputs`, all but the
+harvest) keyed by (database token, version, round), and their splits (`live_splits`)
+keyed by (token, version, round, the round's harvest totals): the totals are read on
+every view (one small query), so a harvest save, the most frequent write, splits again
+only the round it changed, from inputs already read. The split is a pure function of
+inputs and totals, so a key is never wrong for its value. Plain data only (the pure
+`csa.core.allocation` results), never ORM objects. Several
 gunicorn workers each cache; the version lives in the database, so none serves a split
 older than the last commit. Raw SQL (`text()`) or a connection outside the session is not
 seen: write through the session.
@@ -39,7 +44,6 @@ TRACKED_TABLES = frozenset(
     {
         "allocation",
         "crop",
-        "harvest_entry",
         "hold",
         "membership",
         "opt_out",
@@ -200,7 +204,8 @@ class SplitCache:
         return len(self._entries)
 
 
-live_splits = SplitCache()
+live_splits = SplitCache()  # keyed by (round id, its harvest totals)
+live_split_inputs = SplitCache()  # keyed by round id: all but the harvest (split.LiveInputs)
 # Keyed by (round date, memberships); 8: each open round of a few weeks, at two sizes.
 carried_balances = SplitCache(size=8, version=balance_version)
 
@@ -208,6 +213,7 @@ carried_balances = SplitCache(size=8, version=balance_version)
 def clear_caches() -> None:
     """Forget every cached split and balance (tests use it to compare with a cold start)."""
     live_splits.clear()
+    live_split_inputs.clear()
     carried_balances.clear()
 
 

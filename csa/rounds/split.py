@@ -47,7 +47,7 @@ from csa.models import (
     RoundSurplus,
     ShareType,
 )
-from csa.rounds.freshness import carried_balances, live_splits
+from csa.rounds.freshness import carried_balances, live_split_inputs, live_splits
 
 LOCKED = LOCKED_STATES
 CSV_COLUMNS = [
@@ -316,8 +316,26 @@ def _by_membership(splits: dict[int, CropSplit], order: list[int]) -> dict[int, 
     return dict(out)
 
 
-def _compute_live(round_: Round, extra: dict[int, int] | None = None) -> LiveSplit:
-    """Split an open round from the current data, reading columns, not ORM entities."""
+@dataclass(frozen=True)
+class LiveInputs:
+    """Everything an open round's split depends on except its harvest, as plain data.
+
+    Kept per data version (csa/rounds/freshness.py), which harvest entries do not move: a
+    harvest save splits again from these, with the round's new totals, and reads no
+    membership, hold or balance again.
+    """
+
+    site_ids: tuple[int, ...]
+    weights: dict[int, int]  # every eligible membership -> weight
+    holds: dict[int, HoldMode]
+    claimants: list[Claimant]
+    opt_outs: frozenset[tuple[int, int]]
+    balances: Mapping[tuple[int, int], Fraction]
+    crops: dict[int, tuple[str, int]]  # every crop: name, step
+
+
+def _read_inputs(round_: Round) -> LiveInputs:
+    """Read an open round's inputs but its harvest, as columns, not ORM entities."""
     sites = sites_serving(round_.schedule_date)
     site_ids = tuple(s.id for s in sites)
     on_date = round_.date
@@ -353,24 +371,37 @@ def _compute_live(round_: Round, extra: dict[int, int] | None = None) -> LiveSpl
         for mid, cid in db.session.execute(select(OptOut.membership_id, OptOut.crop_id))
         if mid in weights
     )
-    harvested = harvest_totals(round_)
+    crops = {
+        cid: (name, step)
+        for cid, name, step in db.session.execute(select(Crop.id, Crop.name, Crop.step_milli))
+    }
+    balances = balances_before(on_date, [c.membership_id for c in claimants])
+    return LiveInputs(site_ids, weights, holds, claimants, opt_outs, balances, crops)
+
+
+def live_inputs(round_: Round) -> LiveInputs:
+    return live_split_inputs.get_or_compute(round_.id, lambda: _read_inputs(round_))
+
+
+def _compute_live(
+    round_: Round, extra: dict[int, int] | None = None, harvested: dict[int, int] | None = None
+) -> LiveSplit:
+    """Split an open round: its inputs (kept per data version) and its harvest totals."""
+    inputs = live_inputs(round_)
+    harvested = dict(harvest_totals(round_) if harvested is None else harvested)
     for crop_id, quantity in (extra or {}).items():
         if quantity > 0:
             harvested[crop_id] = harvested.get(crop_id, 0) + quantity
-    crops = {
-        cid: (name, step)
-        for cid, name, step in db.session.execute(
-            select(Crop.id, Crop.name, Crop.step_milli).where(Crop.id.in_(harvested))
-        )
-    }
+    crops = {cid: inputs.crops[cid] for cid in harvested}
     harvests = [CropHarvest(cid, qty, crops[cid][1]) for cid, qty in harvested.items()]
-    balances = balances_before(on_date, [c.membership_id for c in claimants])
-    splits = split_round(on_date.isoformat(), harvests, claimants, balances, opt_outs)
+    splits = split_round(
+        round_.date.isoformat(), harvests, inputs.claimants, inputs.balances, inputs.opt_outs
+    )
     return LiveSplit(
-        site_ids=site_ids,
-        membership_ids=frozenset(weights),
-        holds=holds,
-        opt_outs=opt_outs,
+        site_ids=inputs.site_ids,
+        membership_ids=frozenset(inputs.weights),
+        holds=inputs.holds,
+        opt_outs=inputs.opt_outs,
         harvested=harvested,
         splits=splits,
         by_membership=_by_membership(splits, _crop_order(crops)),
@@ -378,8 +409,12 @@ def _compute_live(round_: Round, extra: dict[int, int] | None = None) -> LiveSpl
 
 
 def live_split(round_: Round) -> LiveSplit:
-    """The open round's split at the current data version: computed once, then reused."""
-    return live_splits.get_or_compute(round_.id, lambda: _compute_live(round_))
+    """The open round's split at the current data version and harvest: computed once, then
+    reused. The key holds the round's harvest totals (one small query per view), so a
+    harvest save splits again only the round it changed."""
+    harvested = harvest_totals(round_)
+    key = (round_.id, tuple(sorted(harvested.items())))
+    return live_splits.get_or_compute(key, lambda: _compute_live(round_, harvested=harvested))
 
 
 def _memberships(ids: Collection[int]) -> dict[int, Membership]:

@@ -294,41 +294,59 @@ class ShareOverview:
     opted_out: set[int] = field(default_factory=set)  # crop ids
 
 
-def share_overview(membership: Membership, today: date) -> ShareOverview:
-    """This round's contents, the coming rounds, the past ones and the season so far.
+# The sections of a member's share (csa/share/views.py): each page reads only its own part.
+WEEK, SEASON, SETTINGS = "week", "season", "settings"
+ALL_PARTS = frozenset({WEEK, SEASON, SETTINGS})
+
+
+def share_overview(
+    membership: Membership, today: date, parts: frozenset[str] = ALL_PARTS
+) -> ShareOverview:
+    """This round's contents and the coming rounds (WEEK), the past rounds and the season
+    so far (SEASON), the opt-outs (SETTINGS): only the parts asked for are read.
 
     Only this membership's rows are read (`membership_split` for this round, one query of
     its locked allocations for the rest), never a whole round; crops are loaded once.
     """
+    crops = all_crops()
+    overview = ShareOverview(
+        membership=membership,
+        today=today,
+        current=None,
+        current_shares=[],
+        upcoming=[],
+        past=[],
+        season=[],
+        crops=crops,
+    )
+    if SETTINGS in parts:
+        overview.active_crops = [c for c in crops.values() if c.active]
+        overview.opted_out = opt_out_ids(membership)
+    if not parts & {WEEK, SEASON}:
+        return overview
     rounds = membership_rounds(membership)
     own = {r.id for r in rounds}
     holds = holds_of(membership)
-    crops = all_crops()
-    current = next(
-        (r for r in rounds if r.date >= today and r.status != RoundStatus.CANCELLED), None
-    )
-    shares: list[Share] = []
-    if current is not None:
-        shares = membership_split(current, membership, crops).received
 
     def line(r: Round, received: list[Received] | None = None) -> RoundLine:
         can_hold = r.date >= today and hold_refusal(r, r.date, own, today) is None
         return RoundLine(r, holds.get(r.date), received or [], can_hold)
 
-    past_rounds = [r for r in rounds if r.date < today]
-    locked_rows = _locked_rows(membership)
-    received = _received_rows(locked_rows, {r.id for r in past_rounds if r.status in LOCKED}, crops)
-    return ShareOverview(
-        membership=membership,
-        today=today,
-        current=line(current) if current else None,
-        current_shares=shares,
-        upcoming=[
+    if WEEK in parts:
+        current = next(
+            (r for r in rounds if r.date >= today and r.status != RoundStatus.CANCELLED), None
+        )
+        if current is not None:
+            overview.current = line(current)
+            overview.current_shares = membership_split(current, membership, crops).received
+        overview.upcoming = [
             line(r) for r in rounds if r.date >= today and (current is None or r.id != current.id)
-        ],
-        past=[line(r, received.get(r.id, [])) for r in reversed(past_rounds)],
-        season=_season_rows(locked_rows, crops),
-        crops=crops,
-        active_crops=[c for c in crops.values() if c.active],
-        opted_out=opt_out_ids(membership),
-    )
+        ]
+    if SEASON in parts:
+        past_rounds = [r for r in rounds if r.date < today]
+        locked_rows = _locked_rows(membership)
+        locked_ids = {r.id for r in past_rounds if r.status in LOCKED}
+        received = _received_rows(locked_rows, locked_ids, crops)
+        overview.past = [line(r, received.get(r.id, [])) for r in reversed(past_rounds)]
+        overview.season = _season_rows(locked_rows, crops)
+    return overview

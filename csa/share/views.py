@@ -1,7 +1,11 @@
 """My share: what is in this week's share, where and when to collect it, holds and opt-outs.
 
-A member only ever sees its own household: any URL naming another membership answers 404,
-as if it did not exist. Coordinators may look at any member's page, read-only.
+A member's share is three pages reached in one tap (one job per page): *this week* (this
+round and the coming ones, with holds), *the season* (past rounds and the season so far)
+and *settings* (crops never wanted, the calendar feed). Each reads only its own part,
+so the page members open most does the least work. A member only ever sees its own
+household: any URL naming another membership answers 404, as if it did not exist.
+Coordinators see a member's three parts on one read-only page.
 """
 
 from __future__ import annotations
@@ -113,13 +117,24 @@ def _season_chart(
     )
 
 
-def _share_page(member: Member | None, editable: bool) -> ResponseReturnValue:
-    """The "my share" page of a household; `editable` only for the household itself."""
+SECTIONS = {
+    queries.WEEK: frozenset({queries.WEEK}),
+    queries.SEASON: frozenset({queries.SEASON}),
+    queries.SETTINGS: frozenset({queries.SETTINGS}),
+    "all": queries.ALL_PARTS,  # a coordinator's look at a household
+}
+
+
+def _share_page(member: Member | None, editable: bool, section: str) -> ResponseReturnValue:
+    """A section of the "my share" pages of a household; `editable` only for itself."""
     today = rounds_svc.farm_today()
     membership = queries.current_membership(member, today) if member else None
     if membership is None:
-        return render_template("share/mine.html", member=member, overview=None)
-    overview = queries.share_overview(membership, today)
+        return render_template(
+            "share/mine.html", member=member, overview=None, section=section, editable=editable
+        )
+    parts = SECTIONS[section]
+    overview = queries.share_overview(membership, today, parts)
     # The page prints a quantity per crop of every past round: the formatter that looks the
     # locale's symbols up once (csa/rounds/table.py) prints the same as format_quantity.
     quantity = tables.CellText().quantity
@@ -152,9 +167,10 @@ def _share_page(member: Member | None, editable: bool) -> ResponseReturnValue:
         editable=editable,
         hold_form=HoldForm(),
         cancel_form=EmptyForm(),
+        section=section,
         opt_out_form=(
             _opt_out_form(membership, overview.active_crops, overview.opted_out)
-            if editable
+            if editable and queries.SETTINGS in parts
             else None
         ),
         opted_out=overview.opted_out,
@@ -162,20 +178,37 @@ def _share_page(member: Member | None, editable: bool) -> ResponseReturnValue:
         format_quantity=quantity,
         season_lines=season_lines,
         past_texts=past_texts,
-        calendar_feed=feed_url(member) if editable and member else None,
+        calendar_feed=(
+            feed_url(member) if editable and member and queries.SETTINGS in parts else None
+        ),
     )
 
 
 @bp.route("/")
 @roles(Role.MEMBER)
 def mine() -> ResponseReturnValue:
-    return _share_page(_own_member(), editable=True)
+    """This week: this round's share, where and when, and the coming rounds with holds."""
+    return _share_page(_own_member(), editable=True, section=queries.WEEK)
+
+
+@bp.route("/season")
+@roles(Role.MEMBER)
+def season() -> ResponseReturnValue:
+    """The season: past rounds and what was received against the fair share."""
+    return _share_page(_own_member(), editable=True, section=queries.SEASON)
+
+
+@bp.route("/settings")
+@roles(Role.MEMBER)
+def settings() -> ResponseReturnValue:
+    """Settings: crops never wanted and the private calendar feed."""
+    return _share_page(_own_member(), editable=True, section=queries.SETTINGS)
 
 
 @bp.route("/member/<int:member_id>")
 @roles(*STAFF)
 def member(member_id: int) -> ResponseReturnValue:
-    return _share_page(db.get_or_404(Member, member_id), editable=False)
+    return _share_page(db.get_or_404(Member, member_id), editable=False, section="all")
 
 
 @bp.route("/round/<date>", endpoint="round")
@@ -287,13 +320,13 @@ def opt_outs() -> ResponseReturnValue:
     form = _opt_out_form(membership)
     if not form.validate_on_submit():
         flash(_("Choose only crops from the list."), "error")
-        return redirect(url_for("share.mine"))
+        return redirect(url_for("share.settings"))
     try:
         svc.set_opt_outs(membership, form.crops.data or [])
     except CsaError as exc:
         db.session.rollback()
         flash(str(exc), "error")
-        return redirect(url_for("share.mine"))
+        return redirect(url_for("share.settings"))
     db.session.commit()
     flash(_("Saved: the crops you never want go to the others."), "success")
-    return redirect(url_for("share.mine") + "#opt-outs")
+    return redirect(url_for("share.settings"))

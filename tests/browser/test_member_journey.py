@@ -119,7 +119,11 @@ def test_member_sees_the_share_holds_a_round_and_opts_out(live_app, open_page):
         "on hold, donated"
     )
 
-    # Never any kale: the household's earlier opt-out (radishes) stays.
+    # Never any kale, in the settings (one tap): the earlier opt-out (radishes) stays.
+    sections = page.get_by_role("navigation", name="Sections of my share")
+    sections.get_by_role("link", name="Settings").click()
+    expect(page).to_have_url(re.compile(r"/share/settings$"))
+    expect(page.locator("section[aria-labelledby=this-round]")).to_have_count(0)
     opt_outs = page.locator("#opt-outs")
     expect(opt_outs.get_by_label("Radishes", exact=True)).to_be_checked()
     opt_outs.get_by_label("Kale", exact=True).check()
@@ -143,7 +147,11 @@ def test_member_sees_the_share_holds_a_round_and_opts_out(live_app, open_page):
         ).all()
         assert sorted(opted) == ["Kale", "Radishes"]
 
-    # The season so far: a chart and, for every crop, received against the fair share.
+    # The season so far, one more tap: a chart and, for every crop, received against the
+    # fair share.
+    sections.get_by_role("link", name="The season").click()
+    expect(page).to_have_url(re.compile(r"/share/season$"))
+    check_accessibility(page, "my season")
     season = page.locator("section[aria-labelledby=season]")
     chart = season.get_by_role("img", name="Your season so far")
     expect(chart).to_be_visible()

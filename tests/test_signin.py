@@ -137,6 +137,55 @@ def test_forty_parallel_attempts_check_exactly_five(app, make_user, db):
     assert counted == 5
 
 
+def test_a_sign_in_succeeding_while_another_is_counted_does_not_deadlock(app, make_user, db):
+    """Two sign-ins of one login from one address: one is being counted (it holds the
+    address row and is about to update the pair row) while the other, already checked,
+    clears its attempts. Both must finish: the success locks the rows in the counting order
+    (address, then pair). In the other order PostgreSQL found a deadlock and one failed."""
+    from csa.accounts import throttle
+
+    user = make_user(Role.MEMBER)
+    address = "192.0.2.7"
+    with app.app_context():
+        throttle.take_login(user.email, address)  # both rows exist, one attempt each
+        _db.session.commit()
+    counting_holds_address = threading.Event()
+    go_on = threading.Event()
+    problems: list[BaseException] = []
+
+    def counting() -> None:
+        try:
+            with app.app_context():
+                throttle.take(throttle.LOGIN, "", address, throttle.rule("LOGIN_ADDRESS"))
+                counting_holds_address.set()
+                go_on.wait(10)
+                throttle.take(throttle.LOGIN, user.email, address, throttle.rule("LOGIN_PAIR"))
+                _db.session.commit()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            problems.append(exc)
+
+    def succeeding() -> None:
+        try:
+            with app.app_context():
+                throttle.login_succeeded(user.email, address)
+                _db.session.commit()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            problems.append(exc)
+
+    first = threading.Thread(target=counting)
+    first.start()
+    assert counting_holds_address.wait(10)
+    second = threading.Thread(target=succeeding)
+    second.start()
+    second.join(0.5)  # the success is now waiting on a row the count holds
+    go_on.set()
+    first.join(30)
+    second.join(30)
+    assert not first.is_alive()
+    assert not second.is_alive()
+    assert problems == []
+
+
 # --- the proxy setting ----------------------------------------------------------------------
 
 

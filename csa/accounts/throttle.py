@@ -146,9 +146,14 @@ def take_login(email: str, address: str) -> float:
 
 
 def login_succeeded(email: str, address: str) -> None:
-    """The password was right: clear the pair and return the attempt to the address."""
-    clear(LOGIN, email, address)
+    """The password was right: return the attempt to the address and clear the pair.
+
+    In the order `take_login` locks them (address, then pair): two sign-ins of one login from
+    one address at once, one counting while the other succeeds, would otherwise each hold
+    the row the other waits for (PostgreSQL ends one with "deadlock detected").
+    """
     give_back(LOGIN, "", address)
+    clear(LOGIN, email, address)
 
 
 def prune() -> int:

@@ -9,7 +9,7 @@ from logging.config import dictConfig
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask, g, request, session
 from flask_babel import format_date, format_datetime, get_locale
 from flask_login import current_user
 from sqlalchemy import event
@@ -125,8 +125,13 @@ def select_locale() -> str:
     if forced:
         return str(forced)
     if has_request_context():
+        # The person's choice wins: a signed-in login's language, else the one picked with
+        # the language switch before signing in; until then the browser's (csa/ui/languages.py).
         if current_user and current_user.is_authenticated and current_user.locale in languages:
             return str(current_user.locale)
+        picked = session.get("locale")
+        if picked in languages:
+            return str(picked)
         best = request.accept_languages.best_match(languages)
         if best:
             return str(best)
@@ -172,6 +177,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from csa.accounts.account_views import bp as account_bp
     from csa.accounts.views import bp as auth_bp
     from csa.calendar.views import bp as calendar_bp
     from csa.harvest.views import bp as harvest_bp
@@ -184,6 +190,7 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp, url_prefix="/auth")
+    app.register_blueprint(account_bp, url_prefix="/account")
     app.register_blueprint(register_bp, url_prefix="/register")
     app.register_blueprint(setup_bp, url_prefix="/setup")
     app.register_blueprint(calendar_bp, url_prefix="/calendar")
@@ -207,9 +214,11 @@ def register_security_headers(app: Flask) -> None:
 
 def register_template_helpers(app: Flask) -> None:
     from csa.ui.formatting import format_clock, format_quantity, weekday_name
+    from csa.ui.languages import register_language_switch
     from csa.ui.navigation import register_navigation
 
     register_navigation(app)
+    register_language_switch(app)
 
     app.jinja_env.globals.update(
         format_quantity=format_quantity, weekday_name=weekday_name, get_locale=get_locale

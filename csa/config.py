@@ -35,6 +35,7 @@ class Config:
     THROTTLE_FORGOT_EMAIL = (3, 300, 3600, 24 * 3600)
     INVITE_MAX_AGE_SECONDS = 7 * 24 * 3600
     RESET_MAX_AGE_SECONDS = 3600  # a forgot-password link
+    EMAIL_CHANGE_MAX_AGE_SECONDS = 2 * 24 * 3600  # the link that confirms a new e-mail address
     # The most of one crop a single harvest entry may record, in the crop's unit.
     MAX_HARVEST_QUANTITY = 20000
     # Request sizes (csa/ui/inputs.py): a body past its bound answers 413 before any view

@@ -140,7 +140,11 @@ class User(UserMixin, Model):
     password_hash: Mapped[str] = mapped_column(String(256), default="")
     role: Mapped[Role] = mapped_column(_enum(Role, "role"), default=Role.MEMBER)
     name: Mapped[str] = mapped_column(String(200), default="")
-    locale: Mapped[str] = mapped_column(String(10), default="en")
+    phone: Mapped[str] = mapped_column(String(50), default="", server_default="")
+    # "" until the person picks a language: the site follows the browser until then
+    # (csa/__init__.py, select_locale). Mails to the login use csa/accounts/profile.py's
+    # mail_locale.
+    locale: Mapped[str] = mapped_column(String(10), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     member_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -130,6 +130,7 @@ def _weekday_near(today: date, weekday: int, forward: bool) -> date:
 def build_world(make_user: Any) -> World:
     """Two households (B full of markers), a locked round in the past, an open one ahead."""
     from csa.accounts.operations import invite_token, reset_token
+    from csa.accounts.profile import email_token
     from csa.models import (
         Crop,
         HarvestEntry,
@@ -209,7 +210,11 @@ def build_world(make_user: Any) -> World:
         locked_day,
         open_day,
         f"/auth/set-password/{invite_token(invited)}",
-        [f"/register/members/{paused.member_id}", f"/auth/reset/{reset_token(forgetful)}"],
+        [
+            f"/register/members/{paused.member_id}",
+            f"/auth/reset/{reset_token(forgetful)}",
+            f"/account/email/confirm/{email_token(forgetful, 'forgetful-new@example.org')}",
+        ],
     )
 
 

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, SubmitField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    SelectField,
+    StringField,
+    SubmitField,
+)
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from csa.accounts.operations import STAFF_ROLES
@@ -59,3 +67,39 @@ class RoleForm(InputForm):
         _l("Role"), choices=options([(r.value, label) for r, label in ROLE_LABELS.items()])
     )
     submit = SubmitField(_l("Change role"))
+
+
+# --- a person's own account ----------------------------------------------------------------
+
+
+class ProfileForm(InputForm):
+    """A login's own name, phone and language (choices from csa/ui/languages.py)."""
+
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    phone = StringField(_l("Phone"), validators=[Length(max=50)])
+    locale = SelectField(_l("Language"))
+    submit = SubmitField(_l("Save"))
+
+
+class ChangePasswordForm(InputForm):
+    current = PasswordField(_l("Current password"), validators=[DataRequired()])
+    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(min=8)])
+    confirm = PasswordField(
+        _l("Repeat the new password"),
+        validators=[DataRequired(), EqualTo("password", message=_l("The passwords differ."))],
+    )
+    submit = SubmitField(_l("Change password"))
+
+
+class ChangeEmailForm(InputForm):
+    email = EmailField(_l("New e-mail"), validators=[DataRequired(), Length(max=254)])
+    current = PasswordField(_l("Current password"), validators=[DataRequired()])
+    submit = SubmitField(_l("Send a confirmation link"))
+
+
+class LanguageForm(InputForm):
+    """The language switch on every page (base.html)."""
+
+    locale = SelectField(_l("Language"))
+    next = HiddenField()
+    submit = SubmitField(_l("Use this language"))

@@ -54,6 +54,17 @@ def _dummy_hash(method: str) -> str:
 _DUMMY_HASHES: dict[str, str] = {}
 
 
+def mail_locale(user: User) -> str:
+    """The language of mails to a login: its person's choice, else its household's, else the
+    farm's default (a login has no language until its person picks one)."""
+    languages = current_app.config["LANGUAGES"]
+    household = user.member.locale if user.member is not None else ""
+    for code in (user.locale, household):
+        if code in languages:
+            return str(code)
+    return str(current_app.config["BABEL_DEFAULT_LOCALE"])
+
+
 def authenticate(email: str, password: str) -> User | None:
     """Return the user for these credentials, or None.
 
@@ -173,8 +184,7 @@ def mail_invitation(user: User, link: str, token: str) -> str:
     Only queues (the caller commits, then delivers): the link is stored sealed, never
     readable, and a staff login's invitation is listed for admins only.
     """
-    locale = user.member.locale if user.member is not None else user.locale
-    with force_locale(locale):
+    with force_locale(mail_locale(user)):
         subject = _("Your login for the farm")
         body = ngettext(
             "Hello %(name)s,\n\nset your password with this link (valid for %(num)d day):\n"
@@ -303,9 +313,8 @@ def mail_reset_notice(user: User, event: AccountEvent, link: str) -> str:
     Only queues (the caller commits, then delivers with `deliver_now`); the link is stored
     sealed, and a staff login's notice is listed for admins only. Returns the outbox key.
     """
-    locale = user.member.locale if user.member is not None else user.locale
     by = event.by.name or event.by.email if event.by is not None else "?"
-    with force_locale(locale):
+    with force_locale(mail_locale(user)):
         subject = _("Your password was reset")
         body = ngettext(
             "Hello %(name)s,\n\n%(by)s reset the password of your login %(email)s on "
@@ -362,8 +371,7 @@ def reset_minutes() -> int:
 
 def mail_reset_link(user: User, link: str) -> str:
     """Queue a forgot-password link mail (sealed, like every link) and return its outbox key."""
-    locale = user.member.locale if user.member is not None else user.locale
-    with force_locale(locale):
+    with force_locale(mail_locale(user)):
         subject = _("A new password for your farm login")
         body = ngettext(
             "Hello %(name)s,\n\nsomeone (we hope you) asked for a new password for %(email)s. "

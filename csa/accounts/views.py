@@ -25,7 +25,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 
 from csa.accounts import operations as accounts
-from csa.accounts import throttle
+from csa.accounts import profile, throttle
 from csa.accounts.forms import (
     ROLE_LABELS,
     ForgotPasswordForm,
@@ -41,12 +41,13 @@ from csa.models import Role, User
 from csa.ui.access import ANY_USER, STAFF, public, roles, safe_next
 from csa.ui.args import page_arg
 from csa.ui.forms import EmptyForm, refuse
+from csa.ui.languages import picked_before_sign_in
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
 
 
-def _too_many(template: str, form: FlaskForm, wait: float) -> ResponseReturnValue:
+def too_many(template: str, form: FlaskForm, wait: float, **context: object) -> ResponseReturnValue:
     """Refuse with 429 and say how long to wait."""
     seconds = throttle.wait_seconds(wait)
     flash(
@@ -57,7 +58,7 @@ def _too_many(template: str, form: FlaskForm, wait: float) -> ResponseReturnValu
         ),
         "error",
     )
-    return render_template(template, form=form), 429, {"Retry-After": str(seconds)}
+    return render_template(template, form=form, **context), 429, {"Retry-After": str(seconds)}
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -74,12 +75,15 @@ def login() -> ResponseReturnValue:
         # attempts queue on the counter instead of all passing one stale check.
         db.session.commit()
         if wait:
-            return _too_many("auth/login.html", form, wait)
+            return too_many("auth/login.html", form, wait)
         user = accounts.authenticate(email, form.password.data or "")
         if user is None:
             flash(_("Wrong e-mail or password."), "error")
             return render_template("auth/login.html", form=form), 200
         throttle.login_succeeded(email, address)
+        picked = picked_before_sign_in()
+        if picked and not user.locale:
+            profile.set_language(user, picked)  # the language chosen on the way in stays
         db.session.commit()
         login_user(user, remember=bool(form.remember.data))
         return redirect(safe_next(request.args.get("next")) or url_for("main.index"))
@@ -108,7 +112,7 @@ def forgot_password() -> ResponseReturnValue:
         wait = throttle.take(throttle.FORGOT, "", address, throttle.rule("FORGOT_ADDRESS"))
         db.session.commit()
         if wait:
-            return _too_many("auth/forgot.html", form, wait)
+            return too_many("auth/forgot.html", form, wait)
         email = accounts.normalise_email(form.email.data or "")
         flash(
             ngettext(

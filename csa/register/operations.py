@@ -7,17 +7,20 @@ share types, sites and crops a membership refers to are kept in csa/setup/operat
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from csa.accounts import operations as accounts
 from csa.errors import FieldError, ValidationFailed
 from csa.extensions import db
 from csa.models import (
     OCCUPYING,
+    AccountEvent,
     Member,
     Membership,
     MembershipStatus,
@@ -29,6 +32,7 @@ from csa.models import (
 )
 
 log = logging.getLogger(__name__)
+INVITED = "invited"  # AccountEvent.action of a login given by "invite everyone"
 
 # Memberships that hold a place at their pickup site; waiting ones do not (yet).
 
@@ -297,3 +301,46 @@ def end_membership(membership: Membership) -> None:
 
 
 # --- the register list -----------------------------------------------------------------
+
+
+# --- inviting every household that has no login yet --------------------------------------------
+
+
+def uninvited_households() -> Select[Any]:
+    """Households with a membership that has not ended and no login yet, by name.
+
+    A login with the household's e-mail counts as its login (an invitation would reuse it).
+    """
+    current = select(Membership.id).where(
+        Membership.member_id == Member.id, Membership.status != MembershipStatus.ENDED
+    )
+    has_login = select(User.id).where(
+        (User.member_id == Member.id) | (func.lower(User.email) == func.lower(Member.email))
+    )
+    return (
+        select(Member)
+        .where(current.exists(), ~has_login.exists())
+        .order_by(func.lower(Member.name), Member.id)
+    )
+
+
+def count_uninvited() -> int:
+    counted = select(func.count()).select_from(uninvited_households().subquery())
+    return int(db.session.scalar(counted) or 0)
+
+
+def invite_everyone(acting: User, link_for: Callable[[str], str]) -> int:
+    """Give every uninvited household a login and queue its set-password mail (the outbox
+    delivers them one by one). Returns how many; running it again invites nobody twice.
+
+    :param link_for: the set-password URL of a token (the view knows the host).
+    """
+    count = 0
+    for member in db.session.scalars(uninvited_households()).all():
+        user = accounts.invite_member(member)
+        token = accounts.invite_token(user)
+        accounts.mail_invitation(user, link_for(token), token)
+        db.session.add(AccountEvent(user_id=user.id, by_id=acting.id, action=INVITED))
+        count += 1
+    db.session.flush()
+    return count

@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from babel import Locale
 from flask import (
     Blueprint,
     Response,
@@ -21,11 +20,13 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.utils import secure_filename
 
+from csa.accounts import operations as accounts
 from csa.accounts.invitations import show_invitation
 from csa.errors import ValidationFailed
 from csa.extensions import db
@@ -53,6 +54,7 @@ from csa.ui.access import STAFF, roles
 from csa.ui.args import id_arg, page_arg, parse_id
 from csa.ui.formatting import weekday_name
 from csa.ui.forms import EmptyForm, options, refuse
+from csa.ui.languages import language_choices
 
 bp = Blueprint("register", __name__)
 
@@ -133,6 +135,7 @@ def memberships() -> ResponseReturnValue:
         site_counts=queries.site_counts(season) if season else [],
         type_counts=queries.share_type_counts(season) if season else [],
         action_form=EmptyForm(),
+        uninvited=svc.count_uninvited(),
     )
 
 
@@ -363,28 +366,13 @@ def membership_end(membership_id: int) -> ResponseReturnValue:
 # --- members ---------------------------------------------------------------------------
 
 
-def _locale_choices(current: str) -> list[tuple[str, str]]:
-    """Each language in its own words, so a member's language is easy to recognise."""
-    codes = list(current_app.config["LANGUAGES"])
-    if current and current not in codes:
-        codes.append(current)  # keep a language set by an import or an older setup
-    choices = []
-    for code in codes:
-        try:
-            label = (Locale.parse(code).display_name or code).capitalize()
-        except (ValueError, LookupError):
-            label = code
-        choices.append((code, label))
-    return choices
-
-
 @bp.route("/members/<int:member_id>", methods=["GET", "POST"])
 @roles(*STAFF)
 def member(member_id: int) -> ResponseReturnValue:
     """Show a household with its memberships over the seasons and edit its details."""
     household = db.get_or_404(Member, member_id)
     form = MemberForm(obj=household)
-    form.locale.choices = options(_locale_choices(household.locale))
+    form.locale.choices = options(language_choices(household.locale))
     if form.validate_on_submit():
         try:
             svc.update_member(
@@ -422,6 +410,50 @@ def member_invite(member_id: int) -> ResponseReturnValue:
         refuse(None, exc)
         return redirect(url_for("register.member", member_id=member_id))
     return show_invitation(user, token, household)
+
+
+INVITE_PREVIEW = 50  # households listed on the "invite everyone" page before "and N more"
+
+
+@bp.route("/invite-all", methods=["GET", "POST"])
+@roles(*STAFF)
+def invite_all() -> ResponseReturnValue:
+    """Invite every household that has no login yet (after an import): count, preview, send."""
+    form = EmptyForm()
+    count = svc.count_uninvited()
+    mail_ready = bool(current_app.config["MAIL_SERVER"])
+    if form.validate_on_submit():
+        if not mail_ready:
+            flash(
+                _(
+                    "E-mail is not set up (CSA_MAIL_SERVER), so nothing was sent. Give each "
+                    "household its link from its page instead."
+                ),
+                "error",
+            )
+            return redirect(url_for("register.invite_all"))
+        sent = svc.invite_everyone(
+            current_user, lambda token: url_for("auth.set_password", token=token, _external=True)
+        )
+        db.session.commit()
+        flash(
+            ngettext(
+                "%(num)d invitation is on its way; the outbox sends it within a minute.",
+                "%(num)d invitations are on their way; the outbox sends them within minutes.",
+                sent,
+            ),
+            "success",
+        )
+        return redirect(url_for("register.memberships"))
+    preview = db.session.scalars(svc.uninvited_households().limit(INVITE_PREVIEW)).all()
+    return render_template(
+        "register/invite_all.html",
+        form=form,
+        count=count,
+        preview=preview,
+        mail_ready=mail_ready,
+        invite_days=accounts.invite_days(),
+    )
 
 
 # --- the farm setup moved to csa/setup/views.py -----------------------------------------

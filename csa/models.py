@@ -269,6 +269,9 @@ class Membership(Model):
     status: Mapped[MembershipStatus] = mapped_column(
         _enum(MembershipStatus, "membership_status"), default=MembershipStatus.ACTIVE
     )
+    # A waiting membership's place in its site's list for its season: lower comes first
+    # (csa/register/waiting.py keeps it; None on memberships that are not waiting).
+    waiting_rank: Mapped[int | None] = mapped_column(Integer)
 
     member: Mapped[Member] = relationship(back_populates="memberships")
     season: Mapped[Season] = relationship()

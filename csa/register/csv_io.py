@@ -26,6 +26,7 @@ from csa.core.text import clean_line, refused
 from csa.errors import ValidationFailed
 from csa.extensions import db
 from csa.models import Member, Membership, MembershipStatus, PickupSite, Season, ShareType
+from csa.register import waiting
 from csa.register.operations import normalise_email, places_taken, valid_email
 
 T = TypeVar("T")
@@ -330,6 +331,7 @@ def import_members(data: bytes) -> ImportSummary:
     created: set[str] = set()
     updated: set[str] = set()
     taken: dict[tuple[int, int], int] = {}
+    ranks: dict[tuple[int, int], int] = {}
     for row in rows:
         member = members.get(row.email)
         if member is None:
@@ -359,12 +361,22 @@ def import_members(data: bytes) -> ImportSummary:
             if key not in taken:
                 taken[key] = places_taken(row.site, row.season)
             status = MembershipStatus.ACTIVE
+            rank = None
             if taken[key] >= row.site.capacity:
                 status = MembershipStatus.WAITING
                 summary.waiting += 1
+                # Ranks in file order, after everyone already waiting (csa/register/waiting.py).
+                if key not in ranks:
+                    ranks[key] = waiting.next_rank(row.site.id, row.season.id)
+                rank = ranks[key]
+                ranks[key] += 1
             else:
                 taken[key] += 1
-            db.session.add(Membership(member=member, season=row.season, status=status, **terms))
+            db.session.add(
+                Membership(
+                    member=member, season=row.season, status=status, waiting_rank=rank, **terms
+                )
+            )
             summary.memberships_created += 1
         else:
             changed = False

@@ -30,6 +30,7 @@ from csa.models import (
     ShareType,
     User,
 )
+from csa.register import waiting
 
 log = logging.getLogger(__name__)
 INVITED = "invited"  # AccountEvent.action of a login given by "invite everyone"
@@ -225,16 +226,7 @@ def _check_membership(
 
 def places_taken(site: PickupSite, season: Season) -> int:
     """Memberships holding a place at a site in a season (active and paused ones)."""
-    return (
-        db.session.scalar(
-            select(func.count(Membership.id)).where(
-                Membership.site_id == site.id,
-                Membership.season_id == season.id,
-                Membership.status.in_(OCCUPYING),
-            )
-        )
-        or 0
-    )
+    return waiting.places_taken(site.id, season.id)
 
 
 def create_membership(member: Member, data: MembershipData) -> Membership:
@@ -250,6 +242,8 @@ def create_membership(member: Member, data: MembershipData) -> Membership:
         end=end,
         status=data.status,
     )
+    if data.status == MembershipStatus.WAITING:
+        membership.waiting_rank = waiting.next_rank(data.site.id, data.season.id)
     db.session.add(membership)
     db.session.flush()
     return membership
@@ -267,11 +261,20 @@ def update_membership(membership: Membership, data: MembershipData) -> bool:
         "end": end,
         "status": data.status,
     }
+    joins_list = data.status == MembershipStatus.WAITING and (
+        membership.status != MembershipStatus.WAITING
+        or membership.site_id != data.site.id
+        or membership.season_id != data.season.id
+    )
     changed = False
     for attr, value in new.items():
         if getattr(membership, attr) != value:
             setattr(membership, attr, value)
             changed = True
+    if joins_list:
+        membership.waiting_rank = waiting.next_rank(data.site.id, data.season.id)
+    elif data.status != MembershipStatus.WAITING:
+        membership.waiting_rank = None
     db.session.flush()
     return changed
 

@@ -232,6 +232,9 @@ def places_taken(site: PickupSite, season: Season) -> int:
 def create_membership(member: Member, data: MembershipData) -> Membership:
     """Sign a household up for a season."""
     start, end = _check_membership(member, data, None)
+    rank = None
+    if data.status == MembershipStatus.WAITING:
+        rank = waiting.next_rank(data.site.id, data.season.id)
     membership = Membership(
         member=member,
         season=data.season,
@@ -241,9 +244,8 @@ def create_membership(member: Member, data: MembershipData) -> Membership:
         start=start,
         end=end,
         status=data.status,
+        waiting_rank=rank,
     )
-    if data.status == MembershipStatus.WAITING:
-        membership.waiting_rank = waiting.next_rank(data.site.id, data.season.id)
     db.session.add(membership)
     db.session.flush()
     return membership

@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from csa.extensions import db
 from csa.models import Round, RoundStatus
 from csa.notices import mail
+from csa.notices.recipients import household_recipients, keyed
 from csa.rounds.split import RoundSplit, eligible_memberships, round_split, sites_serving
 
 
@@ -41,22 +42,23 @@ def _notify_locked(round_: Round, split: RoundSplit) -> int:
             continue  # away this round (donated): nothing to collect
         member = membership.member
         lines = [(split.crops[s.crop_id], s.quantity) for s in shares]
-        with force_locale(member.locale):
-            subject = _(
-                "Your share for %(date)s at %(site)s",
-                date=round_.date.isoformat(),
-                site=membership.site.name,
-            )
-            body = render_template(
-                "mail/round_locked.txt",
-                round=round_,
-                member=member,
-                membership=membership,
-                lines=lines,
-                share_url=share_url(),
-            )
-        if mail.send(f"locked/{round_.id}/{membership.id}", member.email, subject, body):
-            sent += 1
+        for to in household_recipients(member):
+            with force_locale(to.locale):
+                subject = _(
+                    "Your share for %(date)s at %(site)s",
+                    date=round_.date.isoformat(),
+                    site=membership.site.name,
+                )
+                body = render_template(
+                    "mail/round_locked.txt",
+                    round=round_,
+                    member=member,
+                    membership=membership,
+                    lines=lines,
+                    share_url=share_url(),
+                )
+            if mail.send(keyed(f"locked/{round_.id}/{membership.id}", to), to.email, subject, body):
+                sent += 1
         db.session.flush()
     return sent
 
@@ -65,16 +67,18 @@ def _notify_cancelled(round_: Round) -> int:
     sent = 0
     for membership in eligible_memberships(round_.date, sites_serving(round_.schedule_date)):
         member = membership.member
-        with force_locale(member.locale):
-            subject = _("No pickup on %(date)s", date=round_.date.isoformat())
-            body = render_template(
-                "mail/round_cancelled.txt",
-                round=round_,
-                member=member,
-                membership=membership,
-                share_url=share_url(),
-            )
-        if mail.send(f"cancelled/{round_.id}/{membership.id}", member.email, subject, body):
-            sent += 1
+        for to in household_recipients(member):
+            with force_locale(to.locale):
+                subject = _("No pickup on %(date)s", date=round_.date.isoformat())
+                body = render_template(
+                    "mail/round_cancelled.txt",
+                    round=round_,
+                    member=member,
+                    membership=membership,
+                    share_url=share_url(),
+                )
+            key = keyed(f"cancelled/{round_.id}/{membership.id}", to)
+            if mail.send(key, to.email, subject, body):
+                sent += 1
     db.session.flush()
     return sent

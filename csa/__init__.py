@@ -187,6 +187,7 @@ def register_blueprints(app: Flask) -> None:
     from csa.setup.views import bp as setup_bp
     from csa.share.views import bp as share_bp
     from csa.sheets.views import bp as sheets_bp
+    from csa.waitlist.views import bp as waitlist_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp, url_prefix="/auth")
@@ -198,6 +199,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(rounds_bp, url_prefix="/rounds")
     app.register_blueprint(share_bp, url_prefix="/share")
     app.register_blueprint(sheets_bp, url_prefix="/sheets")
+    app.register_blueprint(waitlist_bp, url_prefix="/waitlist")
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -77,6 +77,17 @@ def run_jobs_command() -> None:
     click.echo(str(report))
 
 
+@csa_cli.command("offer-places")
+def offer_places_command() -> None:
+    """Expire unanswered offers and offer every free place to the next waiting household."""
+    from csa.core.clock import utcnow
+    from csa.jobs import JobReport, offer_places
+
+    report = JobReport()
+    offer_places(utcnow(), report)
+    click.echo(f"Places offered: {report.offered}; offers expired: {report.expired}.")
+
+
 @csa_cli.command("backup")
 @click.argument("path", type=click.Path(path_type=Path))
 def backup_command(path: Path) -> None:

@@ -49,6 +49,9 @@ class Config:
     # A round locks CUTOFF_DAYS_BEFORE its date at CUTOFF_TIME, in TIMEZONE.
     CUTOFF_DAYS_BEFORE = 1
     CUTOFF_TIME = "18:00"
+    # A free place offered to the next household on a site's waiting list (csa/waitlist/)
+    # waits this many days for its answer, then goes to the next household.
+    OFFER_EXPIRY_DAYS = 5
     ROUNDS_WEEKS_AHEAD = 6  # the scheduler keeps this many weeks of rounds ahead
     SCHEDULER_INTERVAL_SECONDS = 60
     SCHEDULER_LEASE_SECONDS = 300

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from csa.core.clock import utcnow
 from csa.extensions import changed_rows, db
@@ -50,6 +50,8 @@ class JobReport:
     locked: list[date] = field(default_factory=list)
     notified: list[date] = field(default_factory=list)
     distributed: list[date] = field(default_factory=list)
+    offered: int = 0  # places offered to waiting households (csa/waitlist/offers.py)
+    expired: int = 0  # offers that ran out unanswered
     mail: DeliveryReport = field(default_factory=DeliveryReport)
 
     def __str__(self) -> str:
@@ -58,6 +60,7 @@ class JobReport:
         return (
             f"rounds created: {len(self.created)}, locked: {len(self.locked)}, "
             f"notified: {len(self.notified)}, distributed: {len(self.distributed)}; "
+            f"places offered: {self.offered}, offers expired: {self.expired}; "
             f"mail {self.mail}"
         )
 
@@ -179,6 +182,42 @@ def close_past_rounds(now: datetime, report: JobReport) -> None:
     report.distributed += [r.date for r in distributed]
 
 
+def offer_places(now: datetime, report: JobReport) -> None:
+    """Expire the offers past their time, then offer every free place of the seasons running
+    or to come to the next household waiting at its site (csa/waitlist/offers.py).
+
+    One commit per offer. Two runs at once cannot offer one place twice: an open offer holds
+    a numbered slot of its site and season, unique in the database, so the second insert
+    fails and rolls back; the next run finds the offer made.
+    """
+    from csa.models import OfferState
+    from csa.waitlist import offers
+
+    for offer in offers.due_offers(now):
+        try:
+            if offers.close_due(offer, now) == OfferState.EXPIRED:
+                report.expired += 1
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.exception("closing the offer %s failed; the next run retries", offer.id)
+    today = farm_today(now)
+    places = [
+        (site, season) for season in offers.seasons_to_fill(today) for site in offers.active_sites()
+    ]
+    for site, season in places:
+        try:
+            while offers.offer_next(site, season, now, today) is not None:
+                db.session.commit()
+                report.offered += 1
+        except (IntegrityError, OperationalError):
+            db.session.rollback()
+            log.info("another process offered a place at %s first; the next run goes on", site.id)
+        except Exception:
+            db.session.rollback()
+            log.exception("offering places at site %s failed; the next run retries", site.id)
+
+
 def run_due_jobs(now: datetime | None = None, holder: str = HOLDER) -> JobReport:
     """Run every job once, if this process holds the lease. Needs an app context."""
     now = now or utcnow()
@@ -188,6 +227,7 @@ def run_due_jobs(now: datetime | None = None, holder: str = HOLDER) -> JobReport
     create_rounds(now, report)
     lock_due_rounds(now, report)
     finish_locked_rounds(report)
+    offer_places(now, report)
     deliver_mail(report)
     close_past_rounds(now, report)
     log.info("jobs: %s", report)

@@ -272,6 +272,8 @@ class Membership(Model):
     # A waiting membership's place in its site's list for its season: lower comes first
     # (csa/register/waiting.py keeps it; None on memberships that are not waiting).
     waiting_rank: Mapped[int | None] = mapped_column(Integer)
+    # When it joined that list (UTC), kept with the rank by _waiting_since below.
+    waiting_since: Mapped[datetime | None] = mapped_column(DateTime)
 
     member: Mapped[Member] = relationship(back_populates="memberships")
     season: Mapped[Season] = relationship()
@@ -544,6 +546,62 @@ class OutboxMessage(Model):
     transport: Mapped[str] = mapped_column(String(10), default="")  # smtp or file
 
     __table_args__ = (Index("ix_outbox_message_due", "state", "next_attempt_at"),)
+
+
+# --- offers (issue 11) ---
+
+
+class OfferState(enum.StrEnum):
+    """Where an offer of a place to a waiting household stands (csa/waitlist/offers.py)."""
+
+    OPEN = "open"  # sent, waiting for the household's answer until expires_at
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    EXPIRED = "expired"  # not answered in time
+    WITHDRAWN = "withdrawn"  # taken back by a coordinator
+
+
+class PlaceOffer(Model):
+    """A free place at a site offered to one waiting membership, answered through a link.
+
+    The link's token is never stored: only its sha256 (`token_hash`). While the offer is
+    open it holds one numbered `slot` of its site and season; the unique constraint on
+    (site, season, slot) is what keeps two jobs running at once from offering one free
+    place twice (a closed offer gives its slot back: NULL, which never collides).
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), index=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("pickup_site.id"))
+    season_id: Mapped[int] = mapped_column(ForeignKey("season.id"))
+    slot: Mapped[int | None] = mapped_column(Integer)
+    offered_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)  # UTC
+    expires_at: Mapped[datetime] = mapped_column(DateTime)  # UTC
+    state: Mapped[OfferState] = mapped_column(
+        _enum(OfferState, "offer_state"), default=OfferState.OPEN
+    )
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+    membership: Mapped[Membership] = relationship()
+    site: Mapped[PickupSite] = relationship()
+    season: Mapped[Season] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("site_id", "season_id", "slot", name="uq_place_offer_slot"),
+        Index("ix_place_offer_open", "state", "expires_at"),
+    )
+
+
+@event.listens_for(Membership.waiting_rank, "set", active_history=True)
+def _waiting_since(target: Membership, value: object, oldvalue: object, _initiator: object) -> None:
+    # Every way onto the list gives a rank (csa/register/waiting.py, the register form, the
+    # import) and every way off takes it away, so the rank's first value dates the wait;
+    # reordering keeps it.
+    if value is None:
+        target.waiting_since = None
+    elif oldvalue is None or not isinstance(oldvalue, int):
+        target.waiting_since = utcnow()
 
 
 def memberships_on(on_date: date) -> select:  # type: ignore[valid-type]

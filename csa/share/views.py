@@ -39,6 +39,8 @@ from csa.ui.args import day_or_404, id_arg
 from csa.ui.forms import EmptyForm
 from csa.ui.labels import HOLD_LABELS, MEMBERSHIP_STATUS_LABELS
 from csa.ui.labels import ROUND_STATUS_LABELS as STATUS_LABELS
+from csa.waitlist import queries as waitlist
+from csa.waitlist.offers import token_of as offer_token
 
 bp = Blueprint("share", __name__)
 
@@ -129,9 +131,19 @@ def _share_page(member: Member | None, editable: bool, section: str) -> Response
     """A section of the "my share" pages of a household; `editable` only for itself."""
     today = rounds_svc.farm_today()
     membership = queries.current_membership(member, today) if member else None
+    offer = (
+        waitlist.open_offer_for(member) if member and editable and section == queries.WEEK else None
+    )
+    offer_link = url_for("waitlist.offer", token=offer_token(offer)) if offer else None
     if membership is None:
         return render_template(
-            "share/mine.html", member=member, overview=None, section=section, editable=editable
+            "share/mine.html",
+            member=member,
+            overview=None,
+            section=section,
+            editable=editable,
+            offer=offer,
+            offer_link=offer_link,
         )
     parts = SECTIONS[section]
     overview = queries.share_overview(membership, today, parts)
@@ -181,6 +193,8 @@ def _share_page(member: Member | None, editable: bool, section: str) -> Response
         calendar_feed=(
             feed_url(member) if editable and member and queries.SETTINGS in parts else None
         ),
+        offer=offer,
+        offer_link=offer_link,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-from csa.models import HoldMode, MembershipStatus, OutboxState, RoundStatus
+from csa.models import HoldMode, MembershipStatus, OfferState, OutboxState, RoundStatus
 
 ROUND_STATUS_LABELS = {
     RoundStatus.OPEN: _l("open"),
@@ -27,4 +27,11 @@ OUTBOX_STATE_LABELS = {
     OutboxState.SENDING: _l("being sent"),
     OutboxState.SENT: _l("sent"),
     OutboxState.FAILED: _l("failed"),
+}
+OFFER_STATE_LABELS = {
+    OfferState.OPEN: _l("open"),
+    OfferState.ACCEPTED: _l("accepted"),
+    OfferState.DECLINED: _l("declined"),
+    OfferState.EXPIRED: _l("expired"),
+    OfferState.WITHDRAWN: _l("withdrawn"),
 }

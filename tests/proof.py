@@ -192,6 +192,7 @@ def build_world(make_user: Any) -> World:
     forgetful = make_user(Role.FARMER, email="forgetful@example.org")
     make_user(Role.FARMER, email="gone@example.org").active = False
     db.session.commit()
+    offer_path = _waiting_list_with_an_offer(farm, today)
     ids = {
         "member_id": b.member.id,
         "membership_id": b.id,
@@ -214,8 +215,49 @@ def build_world(make_user: Any) -> World:
             f"/register/members/{paused.member_id}",
             f"/auth/reset/{reset_token(forgetful)}",
             f"/account/email/confirm/{email_token(forgetful, 'forgetful-new@example.org')}",
+            offer_path,
         ],
     )
+
+
+# --- offers (issue 11): a waiting list with an open offer ----------------------------------
+
+
+def _waiting_list_with_an_offer(farm: Any, today: date) -> str:
+    """Two households waiting at Town Hall, the first with an open offer of its one place;
+    return the offer's link (its token depends only on fixed values, so the link found by
+    one crawl still works in the next test's world)."""
+    from datetime import datetime, time
+
+    from csa.models import MembershipStatus, OfferState, PlaceOffer
+    from csa.register import waiting
+    from csa.waitlist.offers import offer_token, token_hash
+    from tests.factories import add_member
+
+    farm.thursday.capacity = 1  # one place, held by the open offer: the job offers nothing
+    first = add_member(
+        farm, name="Wanda Waiting", site=farm.thursday, status=MembershipStatus.WAITING
+    )
+    waiting.join(first)
+    second = add_member(
+        farm, name="Walter Waiting", site=farm.thursday, status=MembershipStatus.WAITING
+    )
+    waiting.join(second)
+    offered_at = datetime.combine(today, time(0)) - timedelta(days=1)
+    db.session.add(
+        PlaceOffer(
+            membership=first,
+            site_id=farm.thursday.id,
+            season_id=farm.season.id,
+            slot=1,
+            offered_at=offered_at,
+            expires_at=offered_at + timedelta(days=5),
+            state=OfferState.OPEN,
+            token_hash=token_hash(offer_token(first.id, offered_at)),
+        )
+    )
+    db.session.commit()
+    return f"/waitlist/offer/{offer_token(first.id, offered_at)}"
 
 
 def fill_rule(rule: Any, world: World, day: date | None = None) -> str:

@@ -251,6 +251,7 @@ def load_demo(today: date | None = None) -> str:
     db.session.flush()
     farmer = db.session.scalar(select(User).where(User.email == "farmer@demo.farm"))
     locked, current = _load_rounds(rng, today, start, memberships, farmer)
+    _load_waiting_list(season)
     return (
         f"Demo farm loaded: season {start}..{end}, {len(memberships)} memberships, "
         f"{len(sites)} sites, {len(CROPS)} crops, {locked} locked rounds, "
@@ -342,3 +343,45 @@ def _load_rounds(
             current = day
         day += timedelta(days=1)
     return locked, current
+
+
+# --- offers (issue 11): a site's waiting list with one open offer ---------------------------
+
+WAITING_HOUSEHOLDS = [
+    ("Zofia Kwiatkowska", "pl"),
+    ("Piet de Boer", "en"),
+    ("Ирина Павлова", "en"),
+]
+
+
+def _load_waiting_list(season: Season) -> None:
+    """Farm Gate is full with one household waiting; three more join its list, the farm
+    adds a place, and the offer job offers it to the first in line (one open offer)."""
+    from csa.core.clock import utcnow
+    from csa.register import waiting
+    from csa.waitlist import offers
+
+    gate = db.session.scalars(select(PickupSite).where(PickupSite.name == "Farm Gate")).one()
+    full = db.session.scalars(select(ShareType).where(ShareType.name == "Full")).one()
+    for name, locale in WAITING_HOUSEHOLDS:
+        member = Member(name=name, email=f"{_slug(name)}@example.org", locale=locale)
+        membership = Membership(
+            member=member,
+            season=season,
+            share_type=full,
+            shares=1,
+            site=gate,
+            start=season.start,
+            end=season.end,
+            status=MembershipStatus.WAITING,
+        )
+        db.session.add_all([member, membership])
+        waiting.join(membership)
+    # The household that waited already (loaded before ranks existed) stands first.
+    for membership in waiting.waiting_list(gate.id, season.id):
+        if membership.waiting_rank is None:
+            waiting.move(membership, -len(WAITING_HOUSEHOLDS))
+    gate.capacity += 1
+    db.session.flush()
+    now = utcnow()
+    offers.offer_next(gate, season, now, farm_today(now))

@@ -367,3 +367,14 @@ def test_only_coordinators_see_the_list(client, auth, db, make_user, role):
 
 def test_anonymous_is_sent_to_sign_in(client, db):
     assert client.get("/waitlist/").status_code == 302
+
+
+def test_the_demo_has_a_waiting_list_with_one_open_offer(runner, db):
+    assert runner.invoke(args=["csa", "demo"]).exit_code == 0
+    (offer,) = _offers(db)
+    assert offer.state == OfferState.OPEN
+    assert offer.site.name == "Farm Gate"
+    line = waiting.waiting_list(offer.site_id, offer.season_id)
+    assert len(line) == 4
+    assert line[0].id == offer.membership_id
+    assert run().offered == 0  # the one free place is offered already

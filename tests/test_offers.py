@@ -378,3 +378,27 @@ def test_the_demo_has_a_waiting_list_with_one_open_offer(runner, db):
     assert len(line) == 4
     assert line[0].id == offer.membership_id
     assert run().offered == 0  # the one free place is offered already
+
+
+def test_an_offer_whose_household_left_the_list_is_withdrawn_and_passed_on(db):
+    _f, line = _farm(db)
+    run()
+    line[0].status = MembershipStatus.ENDED  # a coordinator ended it in the register
+    line[0].waiting_rank = None
+    db.session.commit()
+    report = run()
+    assert report.offered == 1
+    assert report.expired == 0
+    assert [o.state for o in _offers(db)] == [OfferState.WITHDRAWN, OfferState.OPEN]
+    assert _offers(db)[1].membership_id == line[1].id
+    assert not [m for m in _mails(db, line[0].member.email) if "withdrawn" in m.key]
+
+
+def test_the_offer_mail_is_in_the_households_language(db):
+    _f, line = _farm(db)
+    line[0].member.locale = "pl"
+    db.session.commit()
+    run()
+    (sent,) = _mails(db, line[0].member.email)
+    assert sent.subject == "Miejsce dla Ciebie w punkcie Town Hall"
+    assert "Przyjmij lub zrezygnuj tutaj do" in mail.unseal(sent.sealed)

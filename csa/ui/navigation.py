@@ -20,7 +20,6 @@ ITEMS = [
     ("rounds.index", _l("Rounds")),
     ("calendar.index", _l("Calendar")),
     ("register.memberships", _l("Register")),
-    ("waitlist.index", _l("Waiting list")),
     ("setup.index", _l("Farm setup")),
     ("auth.users", _l("Users")),
 ]

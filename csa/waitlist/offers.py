@@ -181,7 +181,10 @@ def due_offers(now: datetime) -> list[PlaceOffer]:
             .join(Membership, Membership.id == PlaceOffer.membership_id)
             .where(
                 PlaceOffer.state == OfferState.OPEN,
-                (PlaceOffer.expires_at <= now) | (Membership.status != MembershipStatus.WAITING),
+                (PlaceOffer.expires_at <= now)
+                | (Membership.status != MembershipStatus.WAITING)
+                | (Membership.site_id != PlaceOffer.site_id)
+                | (Membership.season_id != PlaceOffer.season_id),
             )
             .order_by(PlaceOffer.id)
         )
@@ -190,9 +193,14 @@ def due_offers(now: datetime) -> list[PlaceOffer]:
 
 def close_due(offer: PlaceOffer, now: datetime) -> OfferState | None:
     """Expire an offer past its time (telling the household), or withdraw one whose
-    membership is no longer waiting (a coordinator changed it in the register)."""
+    membership is no longer waiting for that place (a coordinator changed it in the
+    register: another status, site or season)."""
     membership = offer.membership
-    if membership.status != MembershipStatus.WAITING:
+    if (
+        membership.status != MembershipStatus.WAITING
+        or membership.site_id != offer.site_id
+        or membership.season_id != offer.season_id
+    ):
         return (
             OfferState.WITHDRAWN
             if _claim(offer, OfferState.WITHDRAWN, now, unexpired=False)

@@ -23,6 +23,7 @@ def test_coordinator_reorders_and_the_household_accepts(live_app, open_page):
         household = offer.membership.member.name
     page = open_page()
     sign_in(page, "coordinator@demo.farm")
+    page.get_by_role("link", name="Register").click()
     page.get_by_role("link", name="Waiting list").click()
     expect(page.get_by_role("heading", name="Farm Gate")).to_be_visible()
     check_accessibility(page, "waiting list")

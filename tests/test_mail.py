@@ -274,8 +274,15 @@ def test_redacted_body_is_stored_and_the_sealed_text_is_erased_after_delivery(ap
 # --- real processes: killed mid-batch, two at once ------------------------------------------
 
 
-def deliver_process(app_config, smtp_server: SmtpServer, tmp_path) -> subprocess.Popen:
-    """`flask --app app csa deliver` in its own process against the test's database."""
+def deliver_process(
+    app_config, smtp_server: SmtpServer, tmp_path, lease_seconds: int = 2
+) -> subprocess.Popen:
+    """`flask --app app csa deliver` in its own process against the test's database.
+
+    A short claim lets the crash test's restart resend soon; a test of two live loops
+    passes a long one, since on a loaded machine a send may outlast two seconds and the
+    other loop would then resend it, as a lapsed claim is meant to.
+    """
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -283,7 +290,7 @@ def deliver_process(app_config, smtp_server: SmtpServer, tmp_path) -> subprocess
         "CSA_SECRET_KEY": app_config["SECRET_KEY"],
         "CSA_MAIL_SERVER": "127.0.0.1",
         "CSA_MAIL_PORT": str(smtp_server.port),
-        "CSA_OUTBOX_LEASE_SECONDS": "2",
+        "CSA_OUTBOX_LEASE_SECONDS": str(lease_seconds),
         "CSA_INSTANCE_PATH": str(tmp_path / "instance"),
     }
     return subprocess.Popen(
@@ -337,7 +344,7 @@ def test_deliver_killed_mid_batch_resends_at_most_the_one_in_flight(
 def test_two_delivery_loops_at_once_send_no_message_twice(app, db, smtp, app_config, tmp_path):
     addresses = queue(300)
     smtp.handler.delay = 0.01  # long enough for both loops to be sending at once
-    procs = [deliver_process(app_config, smtp, tmp_path) for _ in range(2)]
+    procs = [deliver_process(app_config, smtp, tmp_path, lease_seconds=120) for _ in range(2)]
     outputs = [p.communicate(timeout=180) for p in procs]
     for proc, (_out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err

@@ -354,7 +354,8 @@ def sheets_command(round_date: str, site_name: str | None, out_dir: str | None) 
 
 
 @csa_cli.command("anonymise")
-@click.argument("member_id", type=int)
+# An Integer column's range (csa/core/bounds.py INT4_MAX): a larger id is refused by click.
+@click.argument("member_id", type=click.IntRange(min=1, max=2**31 - 1))
 def anonymise_command(member_id: int) -> None:
     """Remove a household's personal data after its last season (its figures stay).
 

@@ -317,6 +317,9 @@ def test_a_deletion_request_reaches_the_coordinators_and_its_answer_the_househol
     assert ALICE["name"] in listing
     assert "We moved away." in listing
     assert alice.get("/privacy/requests").status_code == 403
+    register = coordinator.get("/register/").data.decode()
+    assert "1 household waits for an answer about its data." in register
+    assert 'href="/privacy/requests"' in register
     # A refusal needs a reason.
     before = fingerprint()
     empty = coordinator.post(f"/privacy/requests/{request.id}/refuse", {"answer": "  "})

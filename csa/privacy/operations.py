@@ -100,6 +100,14 @@ def open_request(member: Member) -> PrivacyRequest | None:
     )
 
 
+def _lock(row: Member | PrivacyRequest) -> None:
+    """Hold the row until the commit (PostgreSQL), so two requests sent at once, or two
+    coordinators answering at once, act one after the other and the second sees what the
+    first did. SQLite writes one transaction at a time anyway."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.refresh(row, with_for_update=True)
+
+
 def _text(field: str, value: str, required: str | None = None) -> str:
     value = value.strip()
     if required and not value:
@@ -115,6 +123,7 @@ def _text(field: str, value: str, required: str | None = None) -> str:
 def request_deletion(member: Member, by: User, reason: str) -> PrivacyRequest:
     """Ask the farm to delete the household's data; the coordinators are told by e-mail."""
     reason = _text("reason", reason)
+    _lock(member)
     if anonymised_event(member) is not None:
         raise ValidationFailed(_("Your household's personal data was removed already."))
     pending = open_request(member)
@@ -173,6 +182,7 @@ def _tell_coordinators(request: PrivacyRequest) -> None:
 def refuse_request(request: PrivacyRequest, by: User | None, answer: str) -> None:
     """Refuse an open request with a reason the household reads (on its page and by mail)."""
     answer = _text("answer", answer, required=_("Say why, for the household to read."))
+    _lock(request)
     if request.state != PrivacyRequestState.REQUESTED:
         raise ValidationFailed(_("This request was answered already."))
     request.state = PrivacyRequestState.REFUSED
@@ -316,6 +326,7 @@ def anonymise(member: Member, by: User | None, today: date) -> PrivacyEvent:
     Refused (nothing written) while a membership ends today or later, and for a household
     anonymised already. Open deletion requests are marked done.
     """
+    _lock(member)
     refusal = anonymise_refusal(member, today)
     if refusal is not None:
         raise ValidationFailed(refusal)

@@ -46,6 +46,13 @@ def labels() -> dict[str, Any]:
     return {"state_labels": STATE_LABELS, "action_labels": ACTION_LABELS}
 
 
+@bp.app_context_processor
+def open_requests_count() -> dict[str, Any]:
+    """`privacy_open_requests()` for the register page: how many households wait (read only
+    when a template calls it)."""
+    return {"privacy_open_requests": queries.open_request_count}
+
+
 def _household() -> Member | None:
     return current_user.member if current_user.is_authenticated else None
 

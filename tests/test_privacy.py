@@ -507,3 +507,21 @@ def test_the_anonymise_command(app, farm, runner):
     assert twice.exit_code != 0
     assert "nothing left to remove" in twice.output
     assert changed_tables(before, fingerprint()) == []
+
+
+def test_a_staff_login_of_the_household_is_untied_not_locked_out(app, farm, make_user):
+    """A coordinator who was also a member keeps its working login after anonymising."""
+    staff = make_user(Role.COORDINATOR, email="carol-staff@example.org")
+    carol = _db.session.scalar(select(Member).where(Member.name == "Carol Third"))
+    staff.member_id = carol.id
+    _db.session.commit()
+    coordinator = _browser(app, farm.coordinator.email)
+    response = coordinator.post(f"/privacy/households/{carol.id}/anonymise", {"confirm": "y"})
+    assert response.status_code == 302, error_messages(response.data)
+    _db.session.expire_all()
+    staff = _db.session.get(User, staff.id)
+    assert staff.active
+    assert staff.email == "carol-staff@example.org"
+    assert staff.member_id is None
+    assert _db.session.get(Member, carol.id).name == f"Household #{carol.id}"
+    assert _browser(app, "carol-staff@example.org").get("/privacy/requests").status_code == 200

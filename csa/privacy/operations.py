@@ -282,8 +282,15 @@ def _scrub_throttles(member: Member, old: Personal) -> None:
 
 
 def _scrub_logins(member: Member, old: Personal) -> None:
-    """Each login stays (its events point at it) but cannot sign in and says nothing."""
+    """Each member login stays (its events point at it) but cannot sign in and says nothing.
+
+    A staff login tied to the household (a coordinator who was also a member) is only
+    untied: it is the person's working login, and anonymising must never lock staff out.
+    """
     for user in household_logins(member):
+        if user.role != Role.MEMBER:
+            user.member_id = None
+            continue
         user.email = anonymous_login_email(user)
         user.name = ""
         user.phone = ""
@@ -330,7 +337,9 @@ def anonymise(member: Member, by: User | None, today: date) -> PrivacyEvent:
     refusal = anonymise_refusal(member, today)
     if refusal is not None:
         raise ValidationFailed(refusal)
-    old = Personal(member.name, frozenset(a for a in household_addresses(member) if a))
+    # A staff login's address stays its own, with the mail sent to it (see _scrub_logins).
+    staff = {u.email for u in household_logins(member) if u.role != Role.MEMBER}
+    old = Personal(member.name, frozenset(household_addresses(member) - staff))
     for scrub in SCRUBBERS:
         scrub(member, old)
     now = utcnow()

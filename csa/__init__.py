@@ -182,6 +182,7 @@ def register_blueprints(app: Flask) -> None:
     from csa.calendar.views import bp as calendar_bp
     from csa.harvest.views import bp as harvest_bp
     from csa.main.views import bp as main_bp
+    from csa.privacy.views import bp as privacy_bp
     from csa.register.views import bp as register_bp
     from csa.rounds.views import bp as rounds_bp
     from csa.setup.views import bp as setup_bp
@@ -200,6 +201,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(share_bp, url_prefix="/share")
     app.register_blueprint(sheets_bp, url_prefix="/sheets")
     app.register_blueprint(waitlist_bp, url_prefix="/waitlist")
+    app.register_blueprint(privacy_bp, url_prefix="/privacy")
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -359,3 +359,30 @@ def sheets_command(round_date: str, site_name: str | None, out_dir: str | None) 
     db.session.commit()
     for path in paths:
         click.echo(str(path))
+
+
+# --- privacy (issue 11) ---
+
+
+@csa_cli.command("anonymise")
+# An Integer column's range (csa/core/bounds.py INT4_MAX): a larger id is refused by click.
+@click.argument("member_id", type=click.IntRange(min=1, max=2**31 - 1))
+def anonymise_command(member_id: int) -> None:
+    """Remove a household's personal data after its last season (its figures stay).
+
+    Refused, with nothing written, while one of its memberships ends today or later.
+    """
+    from csa.models import Member
+    from csa.privacy.operations import anonymise
+    from csa.rounds.lifecycle import farm_today
+
+    member = db.session.get(Member, member_id)
+    if member is None:
+        fail(CsaError(f"There is no household with the id {member_id}."))
+    name = member.name
+    try:
+        anonymise(member, None, farm_today())
+    except CsaError as exc:
+        fail(exc)
+    db.session.commit()
+    click.echo(f"Anonymised {name} (household {member_id}); its memberships and allocations stay.")

@@ -249,14 +249,52 @@ def load_demo(today: date | None = None) -> str:
         if db.session.scalar(select(User).where(User.email == email)) is None:
             accounts.create_user(email, role, password=DEMO_PASSWORD, name=name, member=household)
     db.session.flush()
+    leaver = _privacy_leaver(today, season, memberships[0].share_type, memberships[0].site)
     farmer = db.session.scalar(select(User).where(User.email == "farmer@demo.farm"))
     locked, current = _load_rounds(rng, today, start, memberships, farmer)
     _load_waiting_list(season)
+    _load_privacy(today, leaver, demo_member)
     return (
         f"Demo farm loaded: season {start}..{end}, {len(memberships)} memberships, "
         f"{len(sites)} sites, {len(CROPS)} crops, {locked} locked rounds, "
         f"current round {current}."
     )
+
+
+# --- privacy (issue 11) ---
+
+
+def _privacy_leaver(
+    today: date, season: Season, share_type: ShareType, site: PickupSite
+) -> Membership:
+    """A household that left the season three weeks ago; it shares the rounds before."""
+    leaver = Member(name="Jan Wyjechał", email="jan.wyjechal@example.org", phone="+48 600 999 111")
+    membership = Membership(
+        member=leaver,
+        season=season,
+        share_type=share_type,
+        site=site,
+        start=season.start,
+        end=today - timedelta(weeks=3),
+        status=MembershipStatus.ACTIVE,
+    )
+    db.session.add_all([leaver, membership])
+    db.session.flush()
+    return membership
+
+
+def _load_privacy(today: date, leaver: Membership, household: Member) -> None:
+    """The leaver's membership ended and the household anonymised (its allocations stay,
+    as "Household #<id>"), and an open deletion request of the demo member's household."""
+    from csa.privacy.operations import anonymise, request_deletion
+
+    coordinator = db.session.scalar(select(User).where(User.email == "coordinator@demo.farm"))
+    leaver.status = MembershipStatus.ENDED  # its place is free again
+    db.session.flush()
+    anonymise(leaver.member, coordinator, today)
+    login = db.session.scalar(select(User).where(User.member_id == household.id))
+    if login is not None:
+        request_deletion(household, login, "We are moving to Gdańsk after this season.")
 
 
 # Per crop: amount per full share per week (in the crop's unit) and the weeks it is in season.

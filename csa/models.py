@@ -604,6 +604,61 @@ def _waiting_since(target: Membership, value: object, oldvalue: object, _initiat
         target.waiting_since = utcnow()
 
 
+# --- privacy (issue 11) ---
+
+
+class PrivacyRequestKind(enum.StrEnum):
+    DELETION = "deletion"
+
+
+class PrivacyRequestState(enum.StrEnum):
+    REQUESTED = "requested"
+    DONE = "done"  # the household was anonymised
+    REFUSED = "refused"
+
+
+class PrivacyRequest(Model):
+    """A household's request about its personal data (today: to be deleted).
+
+    `reason` is the member's own words (emptied when the household is anonymised);
+    `answer` is the coordinator's when refusing (csa/privacy/operations.py).
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), index=True)
+    kind: Mapped[PrivacyRequestKind] = mapped_column(
+        _enum(PrivacyRequestKind, "privacy_request_kind"), default=PrivacyRequestKind.DELETION
+    )
+    state: Mapped[PrivacyRequestState] = mapped_column(
+        _enum(PrivacyRequestState, "privacy_request_state"),
+        default=PrivacyRequestState.REQUESTED,
+    )
+    reason: Mapped[str] = mapped_column(Text, default="")
+    answer: Mapped[str] = mapped_column(Text, default="")
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    requested_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    member: Mapped[Member] = relationship()
+    requested_by: Mapped[User | None] = relationship(foreign_keys=[requested_by_id])
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
+
+
+class PrivacyEvent(Model):
+    """The audit of what was done with a household's personal data: exported, asked for
+    deletion, refused, anonymised; who did it (None: the command line) and when."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), index=True)
+    action: Mapped[str] = mapped_column(String(20))  # see csa/privacy/operations.py
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    member: Mapped[Member] = relationship()
+    by: Mapped[User | None] = relationship()
+
+
 def memberships_on(on_date: date) -> select:  # type: ignore[valid-type]
     """Select the memberships active on a date (status active, within start..end)."""
     return select(Membership).where(

@@ -193,6 +193,26 @@ def build_world(make_user: Any) -> World:
     make_user(Role.FARMER, email="gone@example.org").active = False
     db.session.commit()
     offer_path = _waiting_list_with_an_offer(farm, today)
+    # --- privacy (issue 11): a household whose last season ended (it may be anonymised) and
+    # an open deletion request of B's household, so the forms of /privacy/requests show.
+    from csa.models import Member, Membership, PrivacyRequest
+
+    departed = Member(name="Dora Departed", email="dora-departed@example.org")
+    db.session.add(departed)
+    db.session.add(
+        Membership(
+            member=departed,
+            season=db.session.scalar(select(Season).where(Season.name == "Season 2019")),
+            share_type=farm.full,
+            site=farm.tuesday,
+            start=date(2019, 4, 1),
+            end=date(2019, 11, 1),
+            status=MembershipStatus.ENDED,
+        )
+    )
+    deletion = PrivacyRequest(member_id=b.member.id, requested_by_id=users["member_b"].id)
+    db.session.add(deletion)
+    db.session.commit()
     ids = {
         "member_id": b.member.id,
         "membership_id": b.id,
@@ -204,6 +224,7 @@ def build_world(make_user: Any) -> World:
         ),
         "item_id": 1,
         "message_id": 1,
+        "request_id": deletion.id,
     }
     return World(
         ids,

@@ -187,6 +187,7 @@ def register_blueprints(app: Flask) -> None:
     from csa.setup.views import bp as setup_bp
     from csa.share.views import bp as share_bp
     from csa.sheets.views import bp as sheets_bp
+    from csa.signup.views import bp as signup_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp, url_prefix="/auth")
@@ -198,6 +199,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(rounds_bp, url_prefix="/rounds")
     app.register_blueprint(share_bp, url_prefix="/share")
     app.register_blueprint(sheets_bp, url_prefix="/sheets")
+    app.register_blueprint(signup_bp)  # /join/ (public) and /signup/ (coordinators)
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -213,7 +215,7 @@ def register_security_headers(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    from csa.ui.formatting import format_clock, format_quantity, weekday_name
+    from csa.ui.formatting import format_clock, format_price, format_quantity, weekday_name
     from csa.ui.languages import register_language_switch
     from csa.ui.navigation import register_navigation
 
@@ -221,7 +223,10 @@ def register_template_helpers(app: Flask) -> None:
     register_language_switch(app)
 
     app.jinja_env.globals.update(
-        format_quantity=format_quantity, weekday_name=weekday_name, get_locale=get_locale
+        format_quantity=format_quantity,
+        weekday_name=weekday_name,
+        get_locale=get_locale,
+        format_price=format_price,
     )
     app.jinja_env.filters.update(date=format_date, datetime=format_datetime, time=format_clock)
 

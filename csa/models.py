@@ -280,6 +280,7 @@ class Membership(Model):
     terms_accepted_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     member: Mapped[Member] = relationship(back_populates="memberships")
+    terms: Mapped[ContractTerms | None] = relationship()
     season: Mapped[Season] = relationship()
     share_type: Mapped[ShareType] = relationship()
     site: Mapped[PickupSite] = relationship()

@@ -38,7 +38,7 @@ class JoinForm(InputForm):
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
     phone = StringField(_l("Phone"), validators=[Length(max=50)])
     address = StringField(_l("Address"), validators=[Length(max=300)])
-    locale = SelectField(_l("Language"))
+    locale = SelectField(_l("Language of the farm's messages to you"))
     season = SelectField(_l("Season"), coerce=_id_or_none, validate_choice=False)
     share_type = SelectField(_l("Share type"), coerce=_id_or_none, validate_choice=False)
     shares = IntegerField(

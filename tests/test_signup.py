@@ -224,6 +224,8 @@ def test_submit_confirm_approve_makes_a_membership_a_login_and_an_invitation(
     assert user.member_id == member.id
     assert user.role == Role.MEMBER
     assert not user.password_hash
+    register_page = client.get(f"/register/members/{member.id}").get_data(as_text=True)
+    assert "Contract terms version 2 accepted" in register_page
     (invite,) = outbox(db, f"invite/{user.id}/")
     set_password = link_in(invite, INVITE)
     (welcome,) = outbox(db, f"signup/approved/{request.id}")
@@ -434,6 +436,7 @@ def test_bad_input_is_refused_next_to_the_field_and_writes_nothing(
     assert response.status_code == 400, page[:3000]
     assert f'id="{field}-error"' in page, page[-4000:]
     assert message in page
+    assert f'value="{data["stamp"]}"' in page  # fixing the field at once is not "too fast"
     assert fingerprint() == before
 
 
@@ -469,3 +472,17 @@ def test_coordinators_save_versions_of_the_terms(client, auth, farm, db, make_us
     auth.login(member.email)
     assert client.get("/signup/terms").status_code == 403
     assert client.get("/signup/requests").status_code == 403
+
+
+def test_a_request_for_a_season_that_has_ended_is_not_approved(client, auth, farm, db):
+    submit(client, farm)
+    client.post(link_in(outbox(db, "signup/confirm/")[0]))
+    request = db.session.scalar(select(SignupRequest))
+    farm.season.end = date_start() - timedelta(days=1)
+    farm.season.start = farm.season.end - timedelta(weeks=4)
+    db.session.commit()
+    auth.login(farm.coordinator.email)
+    before = fingerprint()
+    refused = client.post(f"/signup/requests/{request.id}/approve", follow_redirects=True)
+    assert "has ended" in refused.get_data(as_text=True)
+    assert fingerprint() == before

@@ -442,6 +442,11 @@ def approve(
     :param link_for: the set-password URL of an invitation token.
     """
     _claim(request, SignupState.APPROVED, acting)
+    season, site = request.season, request.site
+    if season.end < farm_today():
+        raise ValidationFailed(
+            _("The season %(season)s has ended: decline this request.", season=season.name)
+        )
     if address_is_known(request.email):
         raise ValidationFailed(
             _(
@@ -459,10 +464,9 @@ def approve(
             locale=request.locale,
         )
     )
-    season, site = request.season, request.site
     full = waiting.free_places(site, season) == 0
     # A newcomer joins from today when the season has begun, never backwards.
-    start = min(max(season.start, farm_today()), season.end)
+    start = max(season.start, farm_today())
     membership = register.create_membership(
         member,
         register.MembershipData(

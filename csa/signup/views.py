@@ -153,7 +153,7 @@ def join() -> ResponseReturnValue:
             ops.submit(checked, _confirm_link, allowed)
             db.session.commit()
             return _check_your_mail(checked.data.email)
-    form.stamp.data = ops.form_stamp()
+    # The stamp sent stays: a person who fixes one field and sends again at once is no bot.
     return render_template("signup/join.html", form=form, **offer), 400
 
 

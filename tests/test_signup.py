@@ -4,6 +4,7 @@ the same answer for every address, the coordinators' decision and automatic appr
 from __future__ import annotations
 
 import re
+import threading
 from datetime import timedelta
 
 import pytest
@@ -23,6 +24,7 @@ from csa.models import (
 )
 from csa.notices import mail
 from csa.signup import operations as ops
+from tests.conftest import PASSWORD
 from tests.factories import add_member, make_farm
 from tests.proof import fingerprint
 
@@ -486,3 +488,64 @@ def test_a_request_for_a_season_that_has_ended_is_not_approved(client, auth, far
     refused = client.post(f"/signup/requests/{request.id}/approve", follow_redirects=True)
     assert "has ended" in refused.get_data(as_text=True)
     assert fingerprint() == before
+
+
+# --- at the same moment ------------------------------------------------------------------------
+
+
+def _at_once(app, n, act, prepare=None):
+    """Run act(client) in n threads released together; return what each returned.
+
+    :param prepare: called on each client first, one after the other (signing in).
+    """
+    clients = [app.test_client() for _ in range(n)]
+    for c in clients:
+        if prepare is not None:
+            prepare(c)
+    barrier = threading.Barrier(n)
+    results: list[object] = []
+    lock = threading.Lock()
+
+    def run(client) -> None:
+        barrier.wait()
+        result = act(client)
+        with lock:
+            results.append(result)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_one_link_used_six_times_at_once_confirms_once(client, app, farm, db):
+    submit(client, farm)
+    path = link_in(outbox(db, "signup/confirm/")[0])
+    codes = _at_once(app, 6, lambda c: c.post(path).status_code)
+    assert sorted(codes) == [200] + [404] * 5
+    db.session.expire_all()
+    assert len(outbox(db, "signup/confirmed/")) == 1
+
+
+def test_six_coordinators_approving_at_once_make_one_household(client, app, auth, farm, db):
+    submit(client, farm)
+    client.post(link_in(outbox(db, "signup/confirm/")[0]))
+    request_id = db.session.scalar(select(SignupRequest.id))
+    email = farm.coordinator.email
+
+    def sign_in(c):
+        assert c.post("/auth/login", data={"email": email, "password": PASSWORD}).status_code == 302
+
+    def approve(c):
+        answer = c.post(f"/signup/requests/{request_id}/approve", follow_redirects=True)
+        return answer.status_code, "is approved" in answer.get_data(as_text=True)
+
+    results = _at_once(app, 6, approve, prepare=sign_in)
+    assert sorted(results) == [(200, False)] * 5 + [(200, True)]
+    db.session.expire_all()
+    assert count(db, Member) == 1
+    assert count(db, Membership) == 1
+    assert count(db, User) == 2  # the coordinator and the new household's login
+    assert len(outbox(db, f"signup/approved/{request_id}")) == 1

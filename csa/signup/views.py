@@ -8,13 +8,17 @@ real request look alike (csa/signup/operations.py says what each mail holds).
 
 from __future__ import annotations
 
+import logging
+from functools import partial
 from typing import Any
 
 from flask import (
     Blueprint,
+    Flask,
     abort,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -41,6 +45,7 @@ from csa.ui.forms import EmptyForm, flash_errors, refuse
 from csa.ui.languages import language_choices
 
 bp = Blueprint("signup", __name__)
+log = logging.getLogger(__name__)
 PER_PAGE = 100
 FILTERS = {
     "open": _l("To decide"),
@@ -147,14 +152,31 @@ def join() -> ResponseReturnValue:
                     429,
                     {"Retry-After": str(seconds)},
                 )
+            db.session.commit()  # the attempt is counted before anything else happens
+            response = make_response(_check_your_mail(checked.data.email))
+            # Looking the address up, recording and mailing happen after the answer has
+            # gone, so the answer takes the same time whether the address is known or not.
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
+            response.call_on_close(partial(_record, app, request.url_root, checked.data))
+            return response
+    # The stamp sent stays: a person who fixes one field and sends again at once is no bot.
+    return render_template("signup/join.html", form=form, **offer), 400
+
+
+def _record(app: Flask, url_root: str, data: ops.SignupData) -> None:
+    """Record the request and queue its mail (after the response, in its own context)."""
+    with app.test_request_context(base_url=url_root):
+        try:
+            checked = ops.check(data)  # the rows again, in this context's session
             allowed = not throttle.take(
                 ops.THROTTLE, checked.data.email, "", throttle.rule("SIGNUP_EMAIL")
             )
             ops.submit(checked, _confirm_link, allowed)
             db.session.commit()
-            return _check_your_mail(checked.data.email)
-    # The stamp sent stays: a person who fixes one field and sends again at once is no bot.
-    return render_template("signup/join.html", form=form, **offer), 400
+        except Exception:
+            # Nobody is waiting for this answer; the log is the only place to say it failed.
+            db.session.rollback()
+            log.exception("sign-up of %s not recorded", data.email)
 
 
 @bp.route("/join/privacy")

@@ -69,6 +69,7 @@ def test_a_newcomer_signs_up_is_approved_and_sees_the_first_round(live_app, open
     expect(page).to_have_url(re.compile(r"/join/$"))
     expect(page.get_by_role("heading", level=1)).to_contain_text("Sign up for a share")
     check_accessibility(page, "sign-up page")
+    save_screenshot(page, "signup-join")
     assert fits_the_screen(page)
 
     page.get_by_label("Name", exact=True).fill("Nina Newcomer")

@@ -188,6 +188,7 @@ def register_blueprints(app: Flask) -> None:
     from csa.setup.views import bp as setup_bp
     from csa.share.views import bp as share_bp
     from csa.sheets.views import bp as sheets_bp
+    from csa.signup.views import bp as signup_bp
     from csa.waitlist.views import bp as waitlist_bp
 
     app.register_blueprint(main_bp)
@@ -202,6 +203,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(sheets_bp, url_prefix="/sheets")
     app.register_blueprint(waitlist_bp, url_prefix="/waitlist")
     app.register_blueprint(privacy_bp, url_prefix="/privacy")
+    app.register_blueprint(signup_bp)  # /join/ (public) and /signup/ (coordinators)
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -217,7 +219,7 @@ def register_security_headers(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    from csa.ui.formatting import format_clock, format_quantity, weekday_name
+    from csa.ui.formatting import format_clock, format_price, format_quantity, weekday_name
     from csa.ui.languages import register_language_switch
     from csa.ui.navigation import register_navigation
 
@@ -225,7 +227,10 @@ def register_template_helpers(app: Flask) -> None:
     register_language_switch(app)
 
     app.jinja_env.globals.update(
-        format_quantity=format_quantity, weekday_name=weekday_name, get_locale=get_locale
+        format_quantity=format_quantity,
+        weekday_name=weekday_name,
+        get_locale=get_locale,
+        format_price=format_price,
     )
     app.jinja_env.filters.update(date=format_date, datetime=format_datetime, time=format_clock)
 

@@ -36,6 +36,19 @@ class Config:
     INVITE_MAX_AGE_SECONDS = 7 * 24 * 3600
     RESET_MAX_AGE_SECONDS = 3600  # a forgot-password link
     EMAIL_CHANGE_MAX_AGE_SECONDS = 2 * 24 * 3600  # the link that confirms a new e-mail address
+    # Sign-up from the public page (csa/signup): the link that confirms a request works this
+    # long and once; a form sent sooner than SIGNUP_MIN_FILL_SECONDS after it was served is
+    # taken for a bot (the same answer, nothing written); with SIGNUP_AUTO_APPROVE a
+    # confirmed request is approved at once, without a coordinator.
+    SIGNUP_CONFIRM_MAX_AGE_SECONDS = 2 * 24 * 3600
+    SIGNUP_MIN_FILL_SECONDS = 3
+    SIGNUP_AUTO_APPROVE = False
+    # Sign-up requests per address (refused with a wait) and per e-mail (no more mail, the
+    # same answer), in the throttle's terms above.
+    THROTTLE_SIGNUP_ADDRESS = (10, 60, 3600, 24 * 3600)
+    THROTTLE_SIGNUP_EMAIL = (3, 300, 3600, 24 * 3600)
+    # The currency of share prices on the sign-up page (ISO 4217).
+    CURRENCY = "EUR"
     # The most of one crop a single harvest entry may record, in the crop's unit.
     MAX_HARVEST_QUANTITY = 20000
     # Request sizes (csa/ui/inputs.py): a body past its bound answers 413 before any view

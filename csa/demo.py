@@ -254,6 +254,7 @@ def load_demo(today: date | None = None) -> str:
     locked, current = _load_rounds(rng, today, start, memberships, farmer)
     _load_waiting_list(season)
     _load_privacy(today, leaver, demo_member)
+    _load_signup(season, memberships)
     return (
         f"Demo farm loaded: season {start}..{end}, {len(memberships)} memberships, "
         f"{len(sites)} sites, {len(CROPS)} crops, {locked} locked rounds, "
@@ -423,3 +424,103 @@ def _load_waiting_list(season: Season) -> None:
     db.session.flush()
     now = utcnow()
     offers.offer_next(gate, season, now, farm_today(now))
+
+
+# --- sign-up (issue 11) ------------------------------------------------------------------------
+
+DEMO_TERMS = (
+    "Members pay the season's price before its first round.\n\n"
+    "Each week a member collects its share at its pickup site; a share not collected goes to "
+    "the others.",
+    "Members pay the season's price before its first round, or in three parts by agreement."
+    "\n\nEach week a member collects its share at its pickup site; a share not collected goes "
+    "to the others.\n\nA member may put its share on hold for a round up to its cutoff.",
+)
+# (name, e-mail, language, state, site index, decline reason)
+DEMO_REQUESTS = (
+    ("Zofia Zielińska", "zofia.zielinska@example.net", "pl", "confirmed", 0, ""),
+    ("Tom Baker", "tom.baker@example.net", "en", "confirmed", 1, ""),
+    ("Olga Wiśniewska", "olga.wisniewska@example.net", "pl", "waiting", 3, ""),
+    (
+        "Piotr Nowicki",
+        "piotr.nowicki@example.net",
+        "pl",
+        "declined",
+        2,
+        "We deliver no further than Wieliczka; the Green School site is the nearest.",
+    ),
+    ("Ewa Unconfirmed", "ewa.unconfirmed@example.net", "pl", "unconfirmed", 0, ""),
+)
+
+
+def _load_signup(season: Season, memberships: list[Membership]) -> None:
+    """The season open for sign-up, two versions of the terms, requests in several states."""
+    from csa.core.clock import utcnow
+    from csa.models import SignupRequest, SignupState
+    from csa.signup.operations import save_terms
+
+    season.signup_open = True
+    coordinator = db.session.scalar(select(User).where(User.email == "coordinator@demo.farm"))
+    terms = None
+    for text in DEMO_TERMS:
+        terms = save_terms(text, coordinator)
+    assert terms is not None
+    sites = list(db.session.scalars(select(PickupSite).order_by(PickupSite.id)))
+    share_type = db.session.scalar(select(ShareType).order_by(ShareType.weight_milli))
+    now = utcnow()
+    for i, (name, email, lang, state, site, reason) in enumerate(DEMO_REQUESTS):
+        created = now - timedelta(days=len(DEMO_REQUESTS) - i)
+        confirmed = state != "unconfirmed"
+        db.session.add(
+            SignupRequest(
+                name=name,
+                email=email,
+                phone="",
+                address="",
+                locale=lang,
+                season=season,
+                share_type=share_type,
+                shares=1,
+                site=sites[site % len(sites)],
+                terms=terms,
+                terms_accepted_at=created,
+                privacy_accepted_at=created,
+                state=SignupState(state),
+                # No link works: the demo's unconfirmed request waits for nobody.
+                token_hash=None,
+                created_at=created,
+                confirmed_at=created + timedelta(hours=1) if confirmed else None,
+                decided_at=created + timedelta(days=1) if state == "declined" else None,
+                decided_by=coordinator if state == "declined" else None,
+                decline_reason=reason,
+            )
+        )
+    # The newest household came through the sign-up page and was approved.
+    joined = memberships[-3]
+    joined.terms = terms
+    joined.terms_accepted_at = now - timedelta(days=20)
+    db.session.add(
+        SignupRequest(
+            name=joined.member.name,
+            email=joined.member.email,
+            phone=joined.member.phone,
+            address=joined.member.address,
+            locale=joined.member.locale,
+            season=season,
+            share_type=joined.share_type,
+            shares=joined.shares,
+            site=joined.site,
+            terms=terms,
+            terms_accepted_at=joined.terms_accepted_at,
+            privacy_accepted_at=joined.terms_accepted_at,
+            state=SignupState.APPROVED,
+            created_at=joined.terms_accepted_at,
+            confirmed_at=joined.terms_accepted_at + timedelta(hours=1),
+            decided_at=joined.terms_accepted_at + timedelta(days=1),
+            decided_by=coordinator,
+            decline_reason="",
+            member_id=joined.member_id,
+            membership_id=joined.id,
+        )
+    )
+    db.session.flush()

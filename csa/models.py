@@ -27,6 +27,7 @@ from sqlalchemy import (
     Time,
     UniqueConstraint,
     event,
+    false,
     select,
 )
 from sqlalchemy.engine import Connection
@@ -208,6 +209,8 @@ class Season(Model):
     start: Mapped[date] = mapped_column(Date)
     end: Mapped[date] = mapped_column(Date)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Offered on the public sign-up page (csa/signup); coordinators set it in the setup.
+    signup_open: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (CheckConstraint('start <= "end"', name="dates"),)
 
@@ -275,7 +278,12 @@ class Membership(Model):
     # When it joined that list (UTC), kept with the rank by _waiting_since below.
     waiting_since: Mapped[datetime | None] = mapped_column(DateTime)
 
+    # The contract terms the household accepted when it signed up, and when (csa/signup).
+    terms_id: Mapped[int | None] = mapped_column(ForeignKey("contract_terms.id"))
+    terms_accepted_at: Mapped[datetime | None] = mapped_column(DateTime)
+
     member: Mapped[Member] = relationship(back_populates="memberships")
+    terms: Mapped[ContractTerms | None] = relationship()
     season: Mapped[Season] = relationship()
     share_type: Mapped[ShareType] = relationship()
     site: Mapped[PickupSite] = relationship()
@@ -657,6 +665,73 @@ class PrivacyEvent(Model):
 
     member: Mapped[Member] = relationship()
     by: Mapped[User | None] = relationship()
+
+
+# --- sign-up (issue 11) ---
+
+
+class ContractTerms(Model):
+    """One version of the farm's contract terms; a coordinator's save adds a version."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, unique=True)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+
+    created_by: Mapped[User | None] = relationship()
+
+
+class SignupState(enum.StrEnum):
+    """Where a sign-up request is (csa/signup/operations.py moves it along)."""
+
+    UNCONFIRMED = "unconfirmed"  # the e-mail link not followed yet: it does not count
+    CONFIRMED = "confirmed"  # a coordinator decides
+    WAITING = "waiting"  # confirmed, but its site was full: approval puts it on the list
+    APPROVED = "approved"
+    DECLINED = "declined"
+
+
+class SignupRequest(Model):
+    """A household asking to join a season from the public sign-up page.
+
+    The confirmation link's token is stored only as its SHA-256 (`token_hash`), and is
+    cleared when the link is used.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    phone: Mapped[str] = mapped_column(String(50), default="")
+    address: Mapped[str] = mapped_column(String(300), default="")
+    locale: Mapped[str] = mapped_column(String(10), default="en")
+    season_id: Mapped[int] = mapped_column(ForeignKey("season.id"))
+    share_type_id: Mapped[int] = mapped_column(ForeignKey("share_type.id"))
+    shares: Mapped[int] = mapped_column(Integer, default=1)
+    site_id: Mapped[int] = mapped_column(ForeignKey("pickup_site.id"))
+    terms_id: Mapped[int | None] = mapped_column(ForeignKey("contract_terms.id"))
+    terms_accepted_at: Mapped[datetime] = mapped_column(DateTime)
+    privacy_accepted_at: Mapped[datetime] = mapped_column(DateTime)
+    state: Mapped[SignupState] = mapped_column(
+        _enum(SignupState, "signup_state"), default=SignupState.UNCONFIRMED, index=True
+    )
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    decline_reason: Mapped[str] = mapped_column(String(NOTE_MAX), default="")
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"))
+    membership_id: Mapped[int | None] = mapped_column(ForeignKey("membership.id"))
+
+    season: Mapped[Season] = relationship()
+    share_type: Mapped[ShareType] = relationship()
+    site: Mapped[PickupSite] = relationship()
+    terms: Mapped[ContractTerms | None] = relationship()
+    decided_by: Mapped[User | None] = relationship()
+    membership: Mapped[Membership | None] = relationship()
+
+    __table_args__ = (CheckConstraint("shares > 0", name="shares_positive"),)
 
 
 def memberships_on(on_date: date) -> select:  # type: ignore[valid-type]

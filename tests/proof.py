@@ -213,6 +213,7 @@ def build_world(make_user: Any) -> World:
     deletion = PrivacyRequest(member_id=b.member.id, requested_by_id=users["member_b"].id)
     db.session.add(deletion)
     db.session.commit()
+    signup_pages = _signup_world(farm, users["coordinator"])
     ids = {
         "member_id": b.member.id,
         "membership_id": b.id,
@@ -225,6 +226,7 @@ def build_world(make_user: Any) -> World:
         "item_id": 1,
         "message_id": 1,
         "request_id": deletion.id,
+        "signup_id": signup_pages.request_id,
     }
     return World(
         ids,
@@ -237,6 +239,7 @@ def build_world(make_user: Any) -> World:
             f"/auth/reset/{reset_token(forgetful)}",
             f"/account/email/confirm/{email_token(forgetful, 'forgetful-new@example.org')}",
             offer_path,
+            *signup_pages.pages,
         ],
     )
 
@@ -279,6 +282,62 @@ def _waiting_list_with_an_offer(farm: Any, today: date) -> str:
     )
     db.session.commit()
     return f"/waitlist/offer/{offer_token(first.id, offered_at)}"
+
+
+# --- sign-up (issue 11): a season open for sign-up, terms, requests to decide and to confirm --
+
+
+@dataclass
+class _SignupWorld:
+    request_id: int  # a confirmed request on the coordinators' list
+    pages: list[str]  # the public page, its privacy notice, a live confirmation link
+
+
+SIGNUP_TOKEN = "proof-signup-confirmation-token"  # fixed: the world is built the same each time
+
+
+def _signup_world(farm: Any, coordinator: Any) -> _SignupWorld:
+    from csa.core.clock import utcnow
+    from csa.models import ShareType, SignupRequest, SignupState
+    from csa.signup.operations import hash_token, save_terms
+
+    farm.season.signup_open = True
+    # The public page lists the share types on offer: B's marker type, no longer offered but
+    # still held by B, must not be among them (a marker on a page member A sees).
+    b_share = db.session.scalar(select(ShareType).where(ShareType.name == B_MARKERS[4]))
+    b_share.active = False
+    terms = save_terms("Pay before the season starts.", coordinator)
+    now = utcnow()
+    common = {
+        "phone": "",
+        "address": "",
+        "locale": "en",
+        "season_id": farm.season.id,
+        "share_type_id": farm.full.id,
+        "shares": 1,
+        "site_id": farm.tuesday.id,
+        "terms_id": terms.id,
+        "terms_accepted_at": now,
+        "privacy_accepted_at": now,
+        "decline_reason": "",
+    }
+    confirmed = SignupRequest(
+        name="Nora Newcomer",
+        email="nora-new@example.org",
+        state=SignupState.CONFIRMED,
+        confirmed_at=now,
+        **common,
+    )
+    unconfirmed = SignupRequest(
+        name="Olaf Unconfirmed",
+        email="olaf-new@example.org",
+        state=SignupState.UNCONFIRMED,
+        token_hash=hash_token(SIGNUP_TOKEN),
+        **common,
+    )
+    db.session.add_all([confirmed, unconfirmed])
+    db.session.commit()
+    return _SignupWorld(confirmed.id, ["/join/", "/join/privacy", f"/join/confirm/{SIGNUP_TOKEN}"])
 
 
 def fill_rule(rule: Any, world: World, day: date | None = None) -> str:

@@ -11,7 +11,7 @@ import re
 from typing import Any, ClassVar
 
 from flask_babel import lazy_gettext as _l
-from wtforms import IntegerField, SelectField, StringField, SubmitField, TimeField
+from wtforms import BooleanField, IntegerField, SelectField, StringField, SubmitField, TimeField
 from wtforms.fields.core import UnboundField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
@@ -111,10 +111,19 @@ class SeasonForm(SettingForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
     start = DayField(_l("Start"), validators=[InputRequired()])
     end = DayField(_l("End"), validators=[InputRequired()])
+    signup_open = BooleanField(
+        _l("Open for sign-up"),
+        description=_l("Newcomers can ask to join this season on the public sign-up page."),
+    )
     submit = SubmitField(_l("Save"))
 
     def values(self) -> dict[str, Any]:
-        return {"name": self.name.data or "", "start": self.start.data, "end": self.end.data}
+        return {
+            "name": self.name.data or "",
+            "start": self.start.data,
+            "end": self.end.data,
+            "signup_open": bool(self.signup_open.data),
+        }
 
 
 class ShareTypeForm(SettingForm):

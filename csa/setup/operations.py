@@ -42,7 +42,9 @@ def set_active(obj: Setting, active: bool) -> None:
     db.session.flush()
 
 
-def save_season(season: Season | None, *, name: str, start: date, end: date) -> Season:
+def save_season(
+    season: Season | None, *, name: str, start: date, end: date, signup_open: bool = False
+) -> Season:
     """Create or change a season; its memberships must still fit its dates."""
     name = _check_name(Season, name, season)
     if start > end:
@@ -67,6 +69,7 @@ def save_season(season: Season | None, *, name: str, start: date, end: date) -> 
                 ),
             )
         season.name, season.start, season.end = name, start, end
+    season.signup_open = signup_open
     db.session.flush()
     return season
 

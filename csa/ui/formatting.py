@@ -6,7 +6,8 @@ import datetime as dt
 from decimal import Decimal
 
 from babel.dates import get_day_names
-from flask_babel import format_decimal, format_time, get_locale, lazy_gettext
+from flask import current_app
+from flask_babel import format_currency, format_decimal, format_time, get_locale, lazy_gettext
 
 from csa.core.quantity import MILLI, UNITS
 
@@ -58,6 +59,12 @@ class QuantityFormatter:
 def format_money(cents: int) -> str:
     """Show cents as an amount in the reader's language: 65000 -> "650.00" or "650,00"."""
     return str(format_decimal(Decimal(cents) / 100, format="#,##0.00"))
+
+
+def format_price(cents: int) -> str:
+    """Show cents as a price in the farm's currency (Config CURRENCY), the reader's way."""
+    currency = str(current_app.config.get("CURRENCY", "EUR"))
+    return str(format_currency(Decimal(cents) / 100, currency))
 
 
 def weekday_name(weekday: int) -> str:

@@ -20,6 +20,7 @@ ITEMS = [
     ("rounds.index", _l("Rounds")),
     ("calendar.index", _l("Calendar")),
     ("register.memberships", _l("Register")),
+    ("signup.requests", _l("Sign-ups")),
     ("setup.index", _l("Farm setup")),
     ("auth.users", _l("Users")),
 ]

@@ -1,0 +1,1 @@
+"""Sign-up without a login: the public page, its confirmation, the coordinators' decision."""

@@ -183,6 +183,7 @@ def register_blueprints(app: Flask) -> None:
     from csa.harvest.views import bp as harvest_bp
     from csa.main.views import bp as main_bp
     from csa.register.views import bp as register_bp
+    from csa.renewal.views import bp as renewal_bp
     from csa.rounds.views import bp as rounds_bp
     from csa.setup.views import bp as setup_bp
     from csa.share.views import bp as share_bp
@@ -198,6 +199,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(rounds_bp, url_prefix="/rounds")
     app.register_blueprint(share_bp, url_prefix="/share")
     app.register_blueprint(sheets_bp, url_prefix="/sheets")
+    app.register_blueprint(renewal_bp, url_prefix="/renewal")
 
 
 def register_errorhandlers(app: Flask) -> None:

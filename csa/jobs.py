@@ -51,6 +51,7 @@ class JobReport:
     notified: list[date] = field(default_factory=list)
     distributed: list[date] = field(default_factory=list)
     mail: DeliveryReport = field(default_factory=DeliveryReport)
+    renewals: str = ""  # csa/renewal/operations.py RenewalRun, as text
 
     def __str__(self) -> str:
         if not self.acted:
@@ -58,7 +59,7 @@ class JobReport:
         return (
             f"rounds created: {len(self.created)}, locked: {len(self.locked)}, "
             f"notified: {len(self.notified)}, distributed: {len(self.distributed)}; "
-            f"mail {self.mail}"
+            f"{self.renewals + '; ' if self.renewals else ''}mail {self.mail}"
         )
 
 
@@ -161,6 +162,18 @@ def finish_locked_rounds(report: JobReport) -> None:
             log.exception("finishing the round of %s failed; the next run retries", round_.date)
 
 
+def renew_memberships(now: datetime, report: JobReport) -> None:
+    """Renewal invitations, reminders and expiries, and undecided trials ended (csa/renewal)."""
+    from csa.renewal.operations import run
+
+    try:
+        report.renewals = str(run(farm_today(now)))
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("the renewal job failed; the next run retries")
+
+
 def deliver_mail(report: JobReport) -> None:
     """Send what the steps before queued (and anything due for a retry), one per commit."""
     try:
@@ -188,6 +201,7 @@ def run_due_jobs(now: datetime | None = None, holder: str = HOLDER) -> JobReport
     create_rounds(now, report)
     lock_due_rounds(now, report)
     finish_locked_rounds(report)
+    renew_memberships(now, report)
     deliver_mail(report)
     close_past_rounds(now, report)
     log.info("jobs: %s", report)

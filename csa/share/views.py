@@ -27,6 +27,7 @@ from csa.calendar.links import feed_url
 from csa.errors import CsaError
 from csa.extensions import db
 from csa.models import Crop, HoldMode, Member, Membership, Role
+from csa.renewal import queries as renewal_queries
 from csa.rounds import lifecycle as rounds_svc
 from csa.rounds import table as tables
 from csa.rounds.split import membership_split, round_on
@@ -129,9 +130,16 @@ def _share_page(member: Member | None, editable: bool, section: str) -> Response
     """A section of the "my share" pages of a household; `editable` only for itself."""
     today = rounds_svc.farm_today()
     membership = queries.current_membership(member, today) if member else None
+    # The Next season page (csa/renewal/) is one tap away when it has something to decide.
+    next_season = editable and member is not None and renewal_queries.has_page(member)
     if membership is None:
         return render_template(
-            "share/mine.html", member=member, overview=None, section=section, editable=editable
+            "share/mine.html",
+            member=member,
+            overview=None,
+            section=section,
+            editable=editable,
+            next_season=next_season,
         )
     parts = SECTIONS[section]
     overview = queries.share_overview(membership, today, parts)
@@ -168,6 +176,7 @@ def _share_page(member: Member | None, editable: bool, section: str) -> Response
         hold_form=HoldForm(),
         cancel_form=EmptyForm(),
         section=section,
+        next_season=next_season,
         opt_out_form=(
             _opt_out_form(membership, overview.active_crops, overview.opted_out)
             if editable and queries.SETTINGS in parts

@@ -20,6 +20,7 @@ from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import delete, exists, select
+from sqlalchemy.orm import aliased
 
 from csa.core.clock import utcnow
 from csa.errors import FieldError, ValidationFailed
@@ -132,15 +133,15 @@ def invite_due(today: date) -> int:
         following = next_season(season)
         if following is None or today >= following.start:
             continue
-        in_next = select(Membership.id).where(
-            Membership.member_id == Member.id, Membership.season_id == following.id
+        other = aliased(Membership)
+        in_next = select(other.id).where(
+            other.member_id == Membership.member_id, other.season_id == following.id
         )
         invited = select(Renewal.id).where(
             Renewal.membership_id == Membership.id, Renewal.next_season_id == following.id
         )
         due = db.session.scalars(
             select(Membership)
-            .join(Member, Membership.member_id == Member.id)
             .where(
                 Membership.season_id == season.id,
                 Membership.status.in_(OCCUPYING),

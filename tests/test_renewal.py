@@ -468,3 +468,13 @@ def test_a_coordinator_sets_a_trial_in_the_register(
     assert m.trial_end == day
     page = client.get(f"/register/members/{m.member_id}").get_data(as_text=True)
     assert "undecided" in page
+
+
+def test_the_register_counts_the_places_kept_for_renewals(
+    live: Any, client: Any, auth: Any, make_user: Any
+) -> None:
+    make_user(Role.COORDINATOR, email="coord@example.org")
+    auth.login("coord@example.org")
+    page = client.get(f"/register/?season={live.next.id}").get_data(as_text=True)
+    assert page.count("1 kept for a renewal") == 2  # Anna's and Bruno's sites
+    assert "1 / 3" in page  # Town Hall: Anna's place

@@ -478,3 +478,13 @@ def test_the_register_counts_the_places_kept_for_renewals(
     page = client.get(f"/register/?season={live.next.id}").get_data(as_text=True)
     assert page.count("1 kept for a renewal") == 2  # Anna's and Bruno's sites
     assert "1 / 3" in page  # Town Hall: Anna's place
+
+
+def test_my_share_tells_a_trial_member_to_decide(trial: Any, client: Any, auth: Any) -> None:
+    auth.login("t@example.org")
+    page = client.get("/share/").get_data(as_text=True)
+    assert "Your trial ends on" in page
+    client.post("/renewal/trial/join")
+    page = client.get("/share/").get_data(as_text=True)
+    assert "Your trial ends on" not in page
+    assert 'href="/renewal/"' not in page  # nothing left to decide

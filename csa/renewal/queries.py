@@ -59,11 +59,6 @@ def trial_of(member: Member) -> Membership | None:
     return next((m for m in rows if trial_undecided(m.trial_end, m.end)), None)
 
 
-def has_page(member: Member) -> bool:
-    """True when the household has something on its Next season page."""
-    return renewal_of(member) is not None or trial_of(member) is not None
-
-
 def overview_query(state: RenewalState | None) -> Select[Any]:
     """Every renewal (of one state), by next season then household name."""
     query = (

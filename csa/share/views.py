@@ -131,7 +131,10 @@ def _share_page(member: Member | None, editable: bool, section: str) -> Response
     today = rounds_svc.farm_today()
     membership = queries.current_membership(member, today) if member else None
     # The Next season page (csa/renewal/) is one tap away when it has something to decide.
-    next_season = editable and member is not None and renewal_queries.has_page(member)
+    trial = renewal_queries.trial_of(member) if editable and member is not None else None
+    next_season = trial is not None or (
+        editable and member is not None and renewal_queries.renewal_of(member) is not None
+    )
     if membership is None:
         return render_template(
             "share/mine.html",
@@ -140,6 +143,7 @@ def _share_page(member: Member | None, editable: bool, section: str) -> Response
             section=section,
             editable=editable,
             next_season=next_season,
+            trial=trial,
         )
     parts = SECTIONS[section]
     overview = queries.share_overview(membership, today, parts)
@@ -177,6 +181,7 @@ def _share_page(member: Member | None, editable: bool, section: str) -> Response
         cancel_form=EmptyForm(),
         section=section,
         next_season=next_season,
+        trial=trial,
         opt_out_form=(
             _opt_out_form(membership, overview.active_crops, overview.opted_out)
             if editable and queries.SETTINGS in parts

@@ -488,3 +488,25 @@ def test_my_share_tells_a_trial_member_to_decide(trial: Any, client: Any, auth: 
     page = client.get("/share/").get_data(as_text=True)
     assert "Your trial ends on" not in page
     assert 'href="/renewal/"' not in page  # nothing left to decide
+
+
+def test_a_household_signed_up_meanwhile_gets_a_clear_message(
+    live: Any, client: Any, auth: Any, db: Any
+) -> None:
+    db.session.add(
+        Membership(
+            member=live.a.member,
+            season=live.next,
+            share_type=live.full,
+            site=live.tuesday,
+            start=live.next.start,
+            end=live.next.end,
+        )
+    )
+    db.session.commit()
+    auth.login("a@example.org")
+    before = fingerprint()
+    response = client.post("/renewal/accept")
+    assert response.status_code == 400
+    assert "has a membership for Next season already" in response.get_data(as_text=True)
+    assert changed_tables(before, fingerprint()) == []

@@ -14,6 +14,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from csa.errors import ValidationFailed
 from csa.extensions import db
@@ -138,13 +139,23 @@ def accept() -> ResponseReturnValue:
     if not form.validate_on_submit():
         flash(_("The form expired; please try again."), "error")
         return _page(renewal, status=400)
+    renewal_id = renewal.id
     try:
         svc.answer(renewal, None, farm_today())
+        db.session.commit()
     except ValidationFailed as exc:
         refuse(None, exc)
-        return _page(db.session.get(Renewal, renewal.id), status=400)
-    db.session.commit()
+        return _page(db.session.get(Renewal, renewal_id), status=400)
+    except IntegrityError:
+        return _answered_twice()
     flash(_done(renewal), "success")
+    return redirect(url_for("renewal.mine"))
+
+
+def _answered_twice() -> ResponseReturnValue:
+    """Two answers sent at once (a double tap): the first one won, this one wrote nothing."""
+    db.session.rollback()
+    flash(_("Your answer was sent twice; the page shows the one that was saved."), "info")
     return redirect(url_for("renewal.mine"))
 
 
@@ -165,10 +176,12 @@ def change() -> ResponseReturnValue:
             if share_type is None or site is None:
                 raise ValidationFailed(_("Choose from the lists."))
             svc.answer(renewal, svc.Choice(share_type, form.shares.data or 0, site), farm_today())
+            db.session.commit()
         except ValidationFailed as exc:
             refuse(form, exc)
+        except IntegrityError:
+            return _answered_twice()
         else:
-            db.session.commit()
             flash(_done(renewal), "success")
             return redirect(url_for("renewal.mine"))
     renewal = db.session.get(Renewal, renewal_id)

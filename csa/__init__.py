@@ -184,6 +184,7 @@ def register_blueprints(app: Flask) -> None:
     from csa.main.views import bp as main_bp
     from csa.privacy.views import bp as privacy_bp
     from csa.register.views import bp as register_bp
+    from csa.renewal.views import bp as renewal_bp
     from csa.rounds.views import bp as rounds_bp
     from csa.setup.views import bp as setup_bp
     from csa.share.views import bp as share_bp
@@ -204,6 +205,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(waitlist_bp, url_prefix="/waitlist")
     app.register_blueprint(privacy_bp, url_prefix="/privacy")
     app.register_blueprint(signup_bp)  # /join/ (public) and /signup/ (coordinators)
+    app.register_blueprint(renewal_bp, url_prefix="/renewal")
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -88,6 +88,18 @@ def offer_places_command() -> None:
     click.echo(f"Places offered: {report.offered}; offers expired: {report.expired}.")
 
 
+@csa_cli.command("renewals")
+@click.option("--on", "on_date", default=None, help="Act as of this farm date (YYYY-MM-DD).")
+def renewals_command(on_date: str | None) -> None:
+    """Send due renewal invitations and reminders, expire late ones, end undecided trials."""
+    from csa.renewal.operations import run
+    from csa.rounds.lifecycle import farm_today
+
+    report = run(_iso_date(on_date) if on_date else farm_today())
+    db.session.commit()
+    click.echo(str(report))
+
+
 @csa_cli.command("backup")
 @click.argument("path", type=click.Path(path_type=Path))
 def backup_command(path: Path) -> None:

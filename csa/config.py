@@ -65,6 +65,12 @@ class Config:
     # A free place offered to the next household on a site's waiting list (csa/waitlist/)
     # waits this many days for its answer, then goes to the next household.
     OFFER_EXPIRY_DAYS = 5
+    # Renewals (csa/renewal/): invitations into the next season go out this many weeks
+    # before a season's last day; each may be answered for RENEWAL_ANSWER_DAYS (never on or
+    # after the next season's first day), with one reminder this many days before the deadline.
+    RENEWAL_WEEKS_BEFORE_END = 8
+    RENEWAL_ANSWER_DAYS = 21
+    RENEWAL_REMINDER_DAYS_BEFORE_DEADLINE = 7
     ROUNDS_WEEKS_AHEAD = 6  # the scheduler keeps this many weeks of rounds ahead
     SCHEDULER_INTERVAL_SECONDS = 60
     SCHEDULER_LEASE_SECONDS = 300

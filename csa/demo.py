@@ -24,6 +24,8 @@ from csa.models import (
     MembershipStatus,
     OptOut,
     PickupSite,
+    Renewal,
+    RenewalState,
     Role,
     Season,
     ShareType,
@@ -255,10 +257,11 @@ def load_demo(today: date | None = None) -> str:
     _load_waiting_list(season)
     _load_privacy(today, leaver, demo_member)
     _load_signup(season, memberships)
+    renewals = _load_renewals(today, season, memberships)
     return (
         f"Demo farm loaded: season {start}..{end}, {len(memberships)} memberships, "
         f"{len(sites)} sites, {len(CROPS)} crops, {locked} locked rounds, "
-        f"current round {current}."
+        f"current round {current}, {renewals} renewals."
     )
 
 
@@ -296,6 +299,61 @@ def _load_privacy(today: date, leaver: Membership, household: Member) -> None:
     login = db.session.scalar(select(User).where(User.member_id == household.id))
     if login is not None:
         request_deletion(household, login, "We are moving to Gdańsk after this season.")
+
+
+# --- renewal (issue 11) -----------------------------------------------------------------------
+NEXT_SEASON_NAME = "Demo season next year"
+
+
+def _load_renewals(today: date, season: Season, memberships: list[Membership]) -> int:
+    """A next season, a renewal in every state (the demo member's still open) and a trial.
+
+    The invitations went out early (as if RENEWAL_WEEKS_BEFORE_END were larger), so the
+    member's page and the coordinators' overview have something to show all season.
+    """
+    from csa.renewal import operations as renewal
+
+    first = season.end + timedelta(days=120)
+    following = Season(name=NEXT_SEASON_NAME, start=first, end=first + timedelta(weeks=30))
+    db.session.add(following)
+    db.session.flush()
+    types = list(db.session.scalars(select(ShareType).order_by(ShareType.weight_milli)))
+    running = [m for m in memberships if m.status == MembershipStatus.ACTIVE]
+    # Farm Gate is full with a household waiting: nobody there answers, so no place moves.
+    invited = [m for m in running if m.site.name != "Farm Gate"][:12]
+    rows = []
+    for membership in invited:
+        row = Renewal(
+            membership=membership,
+            next_season=following,
+            state=RenewalState.INVITED,
+            share_type_id=membership.share_type_id,
+            shares=membership.shares,
+            site_id=membership.site_id,
+            deadline=today + timedelta(days=14),
+            decline_reason="",
+        )
+        db.session.add(row)
+        rows.append(row)
+    db.session.flush()
+    # rows[0] is the demo member's: still open. Then two of each answer, and two expired.
+    for row in rows[1:3]:
+        renewal.answer(row, None, today)
+    for row in rows[3:5]:
+        other = next(t for t in types if t.id != row.share_type_id)
+        renewal.answer(row, renewal.Choice(other, row.shares, row.site), today)
+    for row, reason in zip(rows[5:7], ("Moving to Gdańsk", ""), strict=True):
+        renewal.decline(row, reason, today)
+    for row in rows[7:9]:
+        row.deadline = today - timedelta(days=2)
+        row.reminded_at = row.invited_at
+        row.state = RenewalState.EXPIRED
+    rows[9].reminded_at = rows[9].invited_at
+    # A trial share: its first rounds are the trial, then the household decides.
+    trial = running[-1]
+    trial.trial_end = today + timedelta(days=10)
+    db.session.flush()
+    return len(rows)
 
 
 # Per crop: amount per full share per week (in the crop's unit) and the weeks it is in season.

@@ -53,6 +53,7 @@ class JobReport:
     offered: int = 0  # places offered to waiting households (csa/waitlist/offers.py)
     expired: int = 0  # offers that ran out unanswered
     mail: DeliveryReport = field(default_factory=DeliveryReport)
+    renewals: str = ""  # csa/renewal/operations.py RenewalRun, as text
 
     def __str__(self) -> str:
         if not self.acted:
@@ -61,7 +62,7 @@ class JobReport:
             f"rounds created: {len(self.created)}, locked: {len(self.locked)}, "
             f"notified: {len(self.notified)}, distributed: {len(self.distributed)}; "
             f"places offered: {self.offered}, offers expired: {self.expired}; "
-            f"mail {self.mail}"
+            f"{self.renewals + '; ' if self.renewals else ''}mail {self.mail}"
         )
 
 
@@ -164,6 +165,18 @@ def finish_locked_rounds(report: JobReport) -> None:
             log.exception("finishing the round of %s failed; the next run retries", round_.date)
 
 
+def renew_memberships(now: datetime, report: JobReport) -> None:
+    """Renewal invitations, reminders and expiries, and undecided trials ended (csa/renewal)."""
+    from csa.renewal.operations import run
+
+    try:
+        report.renewals = str(run(farm_today(now)))
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("the renewal job failed; the next run retries")
+
+
 def deliver_mail(report: JobReport) -> None:
     """Send what the steps before queued (and anything due for a retry), one per commit."""
     try:
@@ -227,6 +240,9 @@ def run_due_jobs(now: datetime | None = None, holder: str = HOLDER) -> JobReport
     create_rounds(now, report)
     lock_due_rounds(now, report)
     finish_locked_rounds(report)
+    # Renewals first: an invitation that expires now gives its place to the waiting list,
+    # which the offers then reach in the same run.
+    renew_memberships(now, report)
     offer_places(now, report)
     deliver_mail(report)
     close_past_rounds(now, report)

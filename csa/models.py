@@ -281,6 +281,9 @@ class Membership(Model):
     # The contract terms the household accepted when it signed up, and when (csa/signup).
     terms_id: Mapped[int | None] = mapped_column(ForeignKey("contract_terms.id"))
     terms_accepted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # A trial share: the rounds up to and including this date are the trial; then the member
+    # joins the season (None again) or leaves (end = trial_end). csa/renewal/trials.py.
+    trial_end: Mapped[date | None] = mapped_column(Date)
 
     member: Mapped[Member] = relationship(back_populates="memberships")
     terms: Mapped[ContractTerms | None] = relationship()
@@ -732,6 +735,54 @@ class SignupRequest(Model):
     membership: Mapped[Membership | None] = relationship()
 
     __table_args__ = (CheckConstraint("shares > 0", name="shares_positive"),)
+
+
+# --- renewal (issue 11) ---
+
+
+class RenewalState(enum.StrEnum):
+    """Where an invitation to carry a membership into the next season stands."""
+
+    INVITED = "invited"  # pending: its place at the chosen site is kept for it
+    ACCEPTED = "accepted"  # as preselected; the next season's membership exists
+    CHANGED = "changed"  # with other terms; the next season's membership exists
+    DECLINED = "declined"
+    EXPIRED = "expired"  # not answered by the deadline; its place went back to the others
+
+
+class Renewal(Model):
+    """The invitation of one membership into the next season, and the member's answer.
+
+    The choices start as the membership's terms; while the invitation is pending its place at
+    the chosen site counts as taken (csa/register/waiting.py places_taken).
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), index=True)
+    next_season_id: Mapped[int] = mapped_column(ForeignKey("season.id"), index=True)
+    state: Mapped[RenewalState] = mapped_column(
+        _enum(RenewalState, "renewal_state"), default=RenewalState.INVITED
+    )
+    share_type_id: Mapped[int] = mapped_column(ForeignKey("share_type.id"))
+    shares: Mapped[int] = mapped_column(Integer, default=1)
+    site_id: Mapped[int] = mapped_column(ForeignKey("pickup_site.id"), index=True)
+    deadline: Mapped[date] = mapped_column(Date)  # the last day to answer, in the farm's zone
+    invited_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    decline_reason: Mapped[str] = mapped_column(String(NOTE_MAX), default="")
+    new_membership_id: Mapped[int | None] = mapped_column(ForeignKey("membership.id"))
+
+    membership: Mapped[Membership] = relationship(foreign_keys=[membership_id])
+    next_season: Mapped[Season] = relationship()
+    share_type: Mapped[ShareType] = relationship()
+    site: Mapped[PickupSite] = relationship()
+    new_membership: Mapped[Membership | None] = relationship(foreign_keys=[new_membership_id])
+
+    __table_args__ = (
+        UniqueConstraint("membership_id", "next_season_id", name="uq_renewal_membership_season"),
+        CheckConstraint("shares > 0", name="shares_positive"),
+    )
 
 
 def memberships_on(on_date: date) -> select:  # type: ignore[valid-type]

@@ -179,6 +179,29 @@ def build_world(make_user: Any) -> World:
     )
     paused = add_member(farm, name="Carl Paused", status=MembershipStatus.PAUSED)
     db.session.flush()
+    # renewal (issue 11): member A is invited into the next season and is on a trial, so
+    # the Next season page offers every form (accept, change, decline, join, leave).
+    from csa.models import Renewal
+
+    next_season = Season(
+        name="Season next", start=today + timedelta(weeks=21), end=today + timedelta(weeks=45)
+    )
+    db.session.add(next_season)
+    db.session.add(
+        Renewal(
+            membership=a,
+            next_season=next_season,
+            share_type_id=a.share_type_id,
+            shares=a.shares,
+            site_id=a.site_id,
+            deadline=today + timedelta(days=14),
+        )
+    )
+    a.trial_end = today + timedelta(days=14)
+    # The change form offers every share type on sale: B's own (a marker) is no longer on
+    # sale, so only B's pages name it.
+    b_share.active = False
+    db.session.flush()
     assert lock_round(locked)
     db.session.commit()
     users = {

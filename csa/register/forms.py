@@ -42,6 +42,7 @@ class MembershipForm(InputForm):
     site = SelectField(_l("Pickup site"), coerce=int, validators=[InputRequired()])
     start = DayField(_l("Start"), validators=[Optional()])
     end = DayField(_l("End"), validators=[Optional()])
+    trial_end = DayField(_l("Trial ends"), validators=[Optional()])
     status = SelectField(
         _l("Status"),
         choices=options([(s.value, label) for s, label in STATUS_LABELS.items()]),

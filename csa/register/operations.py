@@ -167,6 +167,8 @@ class MembershipData:
     start: date | None = None
     end: date | None = None
     status: MembershipStatus = MembershipStatus.ACTIVE
+    # The last day of a trial share (csa/renewal/operations.py); None: no trial.
+    trial_end: date | None = None
 
 
 def _check_membership(
@@ -189,6 +191,11 @@ def _check_membership(
                 start=season.start.isoformat(),
                 end=season.end.isoformat(),
             ),
+        )
+    if data.trial_end is not None and not start <= data.trial_end < end:
+        raise FieldError(
+            "trial_end",
+            _("The trial must end on or after the start and before the end of the membership."),
         )
     takes_place = data.status in OCCUPYING and (
         membership is None
@@ -245,6 +252,7 @@ def create_membership(member: Member, data: MembershipData) -> Membership:
         end=end,
         status=data.status,
         waiting_rank=rank,
+        trial_end=data.trial_end,
     )
     db.session.add(membership)
     db.session.flush()
@@ -262,6 +270,7 @@ def update_membership(membership: Membership, data: MembershipData) -> bool:
         "start": start,
         "end": end,
         "status": data.status,
+        "trial_end": data.trial_end,
     }
     joins_list = data.status == MembershipStatus.WAITING and (
         membership.status != MembershipStatus.WAITING

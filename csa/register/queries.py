@@ -18,9 +18,12 @@ from csa.models import (
     Membership,
     MembershipStatus,
     PickupSite,
+    Renewal,
+    RenewalState,
     Season,
     ShareType,
 )
+from csa.rounds.lifecycle import farm_today
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +42,18 @@ class RegisterFilter:
 
 
 def default_season() -> Season | None:
-    """The season the register opens on: the latest active one, else the latest of all."""
+    """The season the register opens on: the active one running today, else the latest
+    active one, else the latest of all. (Once the next season exists, for renewals, the
+    register still opens on the season being distributed.)"""
+    today = farm_today()
+    running = db.session.scalar(
+        select(Season)
+        .where(Season.active.is_(True), Season.start <= today, Season.end >= today)
+        .order_by(Season.start.desc())
+        .limit(1)
+    )
+    if running is not None:
+        return running
     latest = db.session.scalar(
         select(Season).where(Season.active.is_(True)).order_by(Season.start.desc()).limit(1)
     )
@@ -94,8 +108,9 @@ class SiteCount:
     """Places taken at a site in one season, against its capacity."""
 
     site: PickupSite
-    taken: int
+    taken: int  # kept ones included
     waiting: int
+    kept: int = 0  # places kept for renewal invitations not answered yet (csa/renewal/)
 
     @property
     def full(self) -> bool:
@@ -126,9 +141,19 @@ def site_counts(season: Season) -> list[SiteCount]:
             taken[site_id] = taken.get(site_id, 0) + count
         elif status == MembershipStatus.WAITING:
             waiting[site_id] = waiting.get(site_id, 0) + count
+    kept: dict[int, int] = {
+        site_id: count
+        for site_id, count in db.session.execute(
+            select(Renewal.site_id, func.count(Renewal.id))
+            .where(Renewal.next_season_id == season.id, Renewal.state == RenewalState.INVITED)
+            .group_by(Renewal.site_id)
+        )
+    }
+    for site_id, count in kept.items():
+        taken[site_id] = taken.get(site_id, 0) + count
     sites = db.session.scalars(select(PickupSite).order_by(PickupSite.name)).all()
     return [
-        SiteCount(site, taken.get(site.id, 0), waiting.get(site.id, 0))
+        SiteCount(site, taken.get(site.id, 0), waiting.get(site.id, 0), kept.get(site.id, 0))
         for site in sites
         if site.active or site.id in taken or site.id in waiting
     ]

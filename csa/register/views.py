@@ -231,6 +231,7 @@ def _membership_data(form: MembershipForm) -> svc.MembershipData:
         start=form.start.data,
         end=form.end.data,
         status=MembershipStatus(form.status.data),
+        trial_end=form.trial_end.data,
     )
 
 
@@ -301,6 +302,7 @@ def membership_edit(membership_id: int) -> ResponseReturnValue:
             "site": membership.site_id,
             "start": membership.start,
             "end": membership.end,
+            "trial_end": membership.trial_end,
             "status": membership.status.value,
         }
     )

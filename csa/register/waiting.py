@@ -12,7 +12,15 @@ from sqlalchemy import func, select
 
 from csa.errors import ValidationFailed
 from csa.extensions import db
-from csa.models import OCCUPYING, Membership, MembershipStatus, PickupSite, Season
+from csa.models import (
+    OCCUPYING,
+    Membership,
+    MembershipStatus,
+    PickupSite,
+    Renewal,
+    RenewalState,
+    Season,
+)
 
 
 def waiting_list(site_id: int, season_id: int) -> list[Membership]:
@@ -78,17 +86,24 @@ def move(membership: Membership, steps: int) -> None:
 
 
 def places_taken(site_id: int, season_id: int) -> int:
-    """Memberships holding a place at a site in a season (active and paused ones)."""
-    return (
-        db.session.scalar(
-            select(func.count(Membership.id)).where(
-                Membership.site_id == site_id,
-                Membership.season_id == season_id,
-                Membership.status.in_(OCCUPYING),
-            )
+    """Places held at a site in a season: active and paused memberships, and pending renewal
+    invitations choosing that site for that season (csa/renewal/ keeps them). An expired or
+    declined renewal stops counting, so its place goes back to the waiting list by itself."""
+    memberships = db.session.scalar(
+        select(func.count(Membership.id)).where(
+            Membership.site_id == site_id,
+            Membership.season_id == season_id,
+            Membership.status.in_(OCCUPYING),
         )
-        or 0
     )
+    renewals = db.session.scalar(
+        select(func.count(Renewal.id)).where(
+            Renewal.site_id == site_id,
+            Renewal.next_season_id == season_id,
+            Renewal.state == RenewalState.INVITED,
+        )
+    )
+    return (memberships or 0) + (renewals or 0)
 
 
 def free_places(site: PickupSite, season: Season) -> int:

@@ -27,6 +27,7 @@ from csa.calendar.links import feed_url
 from csa.errors import CsaError
 from csa.extensions import db
 from csa.models import Crop, HoldMode, Member, Membership, Role
+from csa.renewal import queries as renewal_queries
 from csa.rounds import lifecycle as rounds_svc
 from csa.rounds import table as tables
 from csa.rounds.split import membership_split, round_on
@@ -135,6 +136,11 @@ def _share_page(member: Member | None, editable: bool, section: str) -> Response
         waitlist.open_offer_for(member) if member and editable and section == queries.WEEK else None
     )
     offer_link = url_for("waitlist.offer", token=offer_token(offer)) if offer else None
+    # The Next season page (csa/renewal/) is one tap away when it has something to decide.
+    trial = renewal_queries.trial_of(member) if editable and member is not None else None
+    next_season = trial is not None or (
+        editable and member is not None and renewal_queries.renewal_of(member) is not None
+    )
     if membership is None:
         return render_template(
             "share/mine.html",
@@ -144,6 +150,8 @@ def _share_page(member: Member | None, editable: bool, section: str) -> Response
             editable=editable,
             offer=offer,
             offer_link=offer_link,
+            next_season=next_season,
+            trial=trial,
         )
     parts = SECTIONS[section]
     overview = queries.share_overview(membership, today, parts)
@@ -180,6 +188,8 @@ def _share_page(member: Member | None, editable: bool, section: str) -> Response
         hold_form=HoldForm(),
         cancel_form=EmptyForm(),
         section=section,
+        next_season=next_season,
+        trial=trial,
         opt_out_form=(
             _opt_out_form(membership, overview.active_crops, overview.opted_out)
             if editable and queries.SETTINGS in parts

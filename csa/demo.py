@@ -249,6 +249,7 @@ def load_demo(today: date | None = None) -> str:
         if db.session.scalar(select(User).where(User.email == email)) is None:
             accounts.create_user(email, role, password=DEMO_PASSWORD, name=name, member=household)
     db.session.flush()
+    _load_comembers(demo_member)
     farmer = db.session.scalar(select(User).where(User.email == "farmer@demo.farm"))
     locked, current = _load_rounds(rng, today, start, memberships, farmer)
     return (
@@ -256,6 +257,25 @@ def load_demo(today: date | None = None) -> str:
         f"{len(sites)} sites, {len(CROPS)} crops, {locked} locked rounds, "
         f"current round {current}."
     )
+
+
+# --- comembers (issue 11) ---
+
+
+def _load_comembers(household: Member) -> None:
+    """The demo member's household has two logins: member@demo.farm is its contact (the
+    household's e-mail, csa/accounts/household.py) and partner@demo.farm, who reads Polish."""
+    household.email = "member@demo.farm"
+    if db.session.scalar(select(User).where(User.email == "partner@demo.farm")) is None:
+        partner = accounts.create_user(
+            "partner@demo.farm",
+            Role.MEMBER,
+            password=DEMO_PASSWORD,
+            name=f"Tomasz {household.name.split()[-1]}",
+            member=household,
+        )
+        partner.locale = "pl"
+    db.session.flush()
 
 
 # Per crop: amount per full share per week (in the crop's unit) and the weeks it is in season.

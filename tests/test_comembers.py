@@ -167,7 +167,8 @@ def test_a_co_member_sees_the_list_but_cannot_invite_or_remove(client, auth, db,
     assert 'name="email"' not in page  # no invitation form
     refused = client.post("/account/household", data={"name": "X", "email": "x@example.org"})
     assert refused.status_code == 400
-    assert "Only the household's contact" in refused.get_data(as_text=True)
+    # Piotr reads Polish: "Only the household's contact can change its logins."
+    assert "Tylko osoba kontaktowa gospodarstwa" in refused.get_data(as_text=True)
     assert client.post("/account/household/remove", data={"login": anna.id}).status_code == 400
     assert _state(db) == before
 
@@ -199,6 +200,8 @@ def test_the_contact_removes_a_co_member_whose_sessions_end(web, client, auth, d
     other.post("/auth/login", data={"email": "piotr@example.org", "password": PASSWORD})
     assert other.get("/share/").status_code == 200
     version = piotr.session_version
+    feed = f"/calendar/feed/{a.member.calendar_token}.ics"
+    assert other.get(feed).status_code == 200
     auth.login("anna@example.org")
     page = client.get("/account/household").get_data(as_text=True)
     assert "data-confirm" in page  # the browser asks before removing
@@ -211,7 +214,9 @@ def test_the_contact_removes_a_co_member_whose_sessions_end(web, client, auth, d
     assert piotr.session_version == version + 1
     assert a.member.users == [db.session.get(User, homes[3].id)]
     assert other.get("/share/").status_code == 302  # signed out
+    assert other.get(feed).status_code == 404  # the feed it knew moved to a new address
     assert client.get("/share/").status_code == 200  # the contact goes on
+    assert client.get(f"/calendar/feed/{a.member.calendar_token}.ics").status_code == 200
 
 
 def test_the_contact_cannot_remove_another_households_login_or_itself(client, auth, db, homes):
@@ -297,6 +302,23 @@ def test_a_co_member_sees_the_share_and_puts_a_hold(client, auth, db, homes):
     assert hold.membership_id == a.id
 
 
+def test_a_co_member_never_sees_another_household(client, auth, db, homes):
+    _farm, a, b, _anna, _piotr, _bea = homes
+    db.session.add(Round(date=TUESDAY, status=RoundStatus.OPEN))
+    db.session.commit()
+    auth.login("piotr@example.org")
+    day = TUESDAY.isoformat()
+    assert client.get(f"/share/round/{day}?membership={a.id}").status_code == 200
+    assert client.get(f"/share/round/{day}?membership={b.id}").status_code == 404
+    assert client.get(f"/rounds/{day}/explain/{b.id}").status_code == 404
+    assert client.get(f"/share/member/{b.member.id}").status_code == 403
+    before = db.session.scalar(select(func.count()).select_from(Hold))
+    client.post(f"/share/hold/{day}", data={"mode": "donate", "membership": str(b.id)})
+    hold = db.session.scalar(select(Hold).where(Hold.membership_id == b.id))
+    assert hold is None  # a hold is always the own household's
+    assert db.session.scalar(select(func.count()).select_from(Hold)) <= before + 1
+
+
 # --- notices --------------------------------------------------------------------------------
 
 
@@ -356,7 +378,7 @@ def test_the_profile_turns_the_notices_off(client, auth, db, homes):
     _farm, _a, _b, _anna, piotr, _bea = homes
     auth.login("piotr@example.org")
     page = client.get("/account/").get_data(as_text=True)
-    assert "E-mail me the household" in page
+    assert "Wysyłaj mi powiadomienia gospodarstwa domowego" in page  # Piotr reads Polish
     assert 'name="notices"' in page
     response = client.post("/account/", data={"name": "Piotr", "phone": "", "locale": "pl"})
     assert response.status_code == 302
@@ -400,3 +422,34 @@ def test_the_demo_household_has_a_contact_and_a_polish_co_member(runner, client,
         "/auth/login", data={"email": "partner@demo.farm", "password": DEMO_PASSWORD}
     )
     assert response.status_code == 302
+
+
+def test_the_notices_read_every_households_logins_in_one_query(app, db, homes, make_user):
+    from sqlalchemy import event
+
+    farm = homes[0]
+    for n in range(6):
+        extra = add_member(farm, name=f"Extra {n}", email=f"extra{n}@example.org").member
+        db.session.commit()
+        make_user(Role.MEMBER, email=f"extra{n}@example.org", member=extra)
+    round_ = Round(date=TUESDAY, status=RoundStatus.OPEN)
+    db.session.add(round_)
+    db.session.commit()
+    db.session.expire_all()
+    reads: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        flat = " ".join(statement.lower().split())
+        if flat.startswith("select") and (' from "user"' in flat or " from user " in flat):
+            reads.append(flat)
+
+    lifecycle.cancel_round(db.session.get(Round, round_.id), "rain", None)
+    db.session.commit()
+    db.session.expire_all()
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        sent = notify_round(db.session.get(Round, round_.id))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert sent == 9  # A's two logins, B's and the six others' one each
+    assert len(reads) <= 1, reads

@@ -282,5 +282,12 @@ def household_remove() -> ResponseReturnValue:
         logout_user()
         flash(_("You left the household; your login is closed."), "success")
         return redirect(url_for("auth.login"))
-    flash(_("%(name)s is no longer a login of your household.", name=name), "success")
+    flash(
+        _(
+            "%(name)s is no longer a login of your household. Your calendar feed has a new "
+            "address (My share, Settings): subscribe to it again.",
+            name=name,
+        ),
+        "success",
+    )
     return redirect(url_for("account.household_page"))

@@ -6,15 +6,19 @@ household's (csa/accounts/profile.py shares its phone and language with the hous
 alone invites and removes co-members. A coordinator makes another login the contact by
 giving the household that login's address (csa/register/operations.update_member).
 
-A removed co-member's login (or one that leaves) is deactivated and untied from the
-household, never deleted: SQLite may give a deleted login's id to the next one, and an old
-invitation link names the id. Such a login's address can be invited again, by any
-household: it gets a fresh set-password link, as a new login would.
+A removed co-member's login (or one that leaves) is deactivated, untied from the household
+and signed out, and the household's calendar feed moves to a new private address (the old
+one was on the login's My share). The login is never deleted: SQLite may give a deleted
+login's id to the next one, and an old invitation link names the id. Such a login's address
+can be invited again, by any household: it gets a fresh set-password link, as a new login
+would.
 
 Everything here only flushes; the view commits once.
 """
 
 from __future__ import annotations
+
+import secrets
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select
@@ -96,9 +100,16 @@ def invite_co_member(acting: User, name: str, email: str) -> User:
 
 
 def _untie(user: User) -> None:
-    """Deactivate the login, untie it from its household and sign it out everywhere."""
+    """Deactivate the login, untie it from its household and sign it out everywhere.
+
+    The household's private calendar feed gets a new address: the old one, which the login
+    could read on My share, shows nothing any more (csa/calendar/views.py finds no household).
+    """
+    member = user.member
     user.active = False
     user.member = None
+    if member is not None:
+        member.calendar_token = secrets.token_urlsafe(24)
     end_sessions(user)
     db.session.flush()
 

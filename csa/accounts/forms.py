@@ -121,4 +121,4 @@ class CoMemberForm(InputForm):
 class RemoveLoginForm(InputForm):
     """Remove a co-member (the contact), or leave the household (a co-member, its own id)."""
 
-    login = HiddenField(validators=[DataRequired()])
+    login = HiddenField(_l("Login"), validators=[DataRequired()])

@@ -252,6 +252,7 @@ def load_demo(today: date | None = None) -> str:
             accounts.create_user(email, role, password=DEMO_PASSWORD, name=name, member=household)
     db.session.flush()
     leaver = _privacy_leaver(today, season, memberships[0].share_type, memberships[0].site)
+    _load_comembers(demo_member)
     farmer = db.session.scalar(select(User).where(User.email == "farmer@demo.farm"))
     locked, current = _load_rounds(rng, today, start, memberships, farmer)
     _load_waiting_list(season)
@@ -354,6 +355,25 @@ def _load_renewals(today: date, season: Season, memberships: list[Membership]) -
     trial.trial_end = today + timedelta(days=10)
     db.session.flush()
     return len(rows)
+
+
+# --- comembers (issue 11) ---
+
+
+def _load_comembers(household: Member) -> None:
+    """The demo member's household has two logins: member@demo.farm is its contact (the
+    household's e-mail, csa/accounts/household.py) and partner@demo.farm, who reads Polish."""
+    household.email = "member@demo.farm"
+    if db.session.scalar(select(User).where(User.email == "partner@demo.farm")) is None:
+        partner = accounts.create_user(
+            "partner@demo.farm",
+            Role.MEMBER,
+            password=DEMO_PASSWORD,
+            name=f"Tomasz {household.name.split()[-1]}",
+            member=household,
+        )
+        partner.locale = "pl"
+    db.session.flush()
 
 
 # Per crop: amount per full share per week (in the crop's unit) and the weeks it is in season.

@@ -125,7 +125,9 @@ class Member(Model):
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="member", order_by="Membership.start.desc()"
     )
-    user: Mapped[User | None] = relationship(back_populates="member")
+    # Every login of the household, oldest first (csa/accounts/household.py: the one with the
+    # household's e-mail is its contact, the others are co-members).
+    users: Mapped[list[User]] = relationship(back_populates="member", order_by="User.id")
 
     @property
     def surname(self) -> str:
@@ -147,12 +149,16 @@ class User(UserMixin, Model):
     # mail_locale.
     locale: Mapped[str] = mapped_column(String(10), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    member_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"), unique=True)
+    # Several logins may share a household (co-members, csa/accounts/household.py).
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     # Part of the id in every session and remember cookie (get_id): bumping it ends them all.
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
-    member: Mapped[Member | None] = relationship(back_populates="user")
+    # Whether the household's notices are mailed to this login (csa/notices/recipients.py).
+    notices: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+
+    member: Mapped[Member | None] = relationship(back_populates="users")
 
     @property
     def is_active(self) -> bool:

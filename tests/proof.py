@@ -205,12 +205,15 @@ def build_world(make_user: Any) -> World:
     assert lock_round(locked)
     db.session.commit()
     users = {
-        "member_a": make_user(Role.MEMBER, email="user-a@example.org", member=a.member),
+        # comembers: member_a is its household's contact (the household's e-mail) ...
+        "member_a": make_user(Role.MEMBER, email="anna-a@example.org", member=a.member),
         "member_b": make_user(Role.MEMBER, email="user-b@example.org", member=b.member),
         "farmer": make_user(Role.FARMER),
         "coordinator": make_user(Role.COORDINATOR),
         "admin": make_user(Role.ADMIN),
     }
+    # comembers: ... with a co-member, so the household page offers its remove form.
+    make_user(Role.MEMBER, email="partner-a@example.org", member=a.member)
     invited = make_user(Role.FARMER, email="invited@example.org", password=None)
     forgetful = make_user(Role.FARMER, email="forgetful@example.org")
     make_user(Role.FARMER, email="gone@example.org").active = False

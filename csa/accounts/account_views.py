@@ -12,17 +12,25 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_login import current_user, login_user
+from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 
+from csa.accounts import household, profile, throttle
 from csa.accounts import operations as accounts
-from csa.accounts import profile, throttle
-from csa.accounts.forms import ChangeEmailForm, ChangePasswordForm, LanguageForm, ProfileForm
+from csa.accounts.forms import (
+    ChangeEmailForm,
+    ChangePasswordForm,
+    CoMemberForm,
+    LanguageForm,
+    ProfileForm,
+    RemoveLoginForm,
+)
 from csa.accounts.views import too_many
 from csa.errors import ValidationFailed
 from csa.extensions import db
-from csa.models import User
+from csa.models import Role, User
 from csa.ui.access import ANY_USER, public, roles, safe_next
+from csa.ui.args import parse_id
 from csa.ui.forms import EmptyForm, flash_errors, options, refuse
 from csa.ui.languages import language_choices, remember_choice
 
@@ -61,10 +69,15 @@ def profile_page() -> ResponseReturnValue:
         form.name.data = user.name
         form.phone.data = user.phone or (user.member.phone if contact and user.member else "")
         form.locale.data = user.locale or str(get_locale())
+        form.notices.data = user.notices
     if form.validate_on_submit():
         try:
             profile.update_profile(
-                user, form.name.data or "", form.phone.data or "", form.locale.data or ""
+                user,
+                form.name.data or "",
+                form.phone.data or "",
+                form.locale.data or "",
+                notices=bool(form.notices.data),
             )
         except ValidationFailed as exc:
             refuse(form, exc)
@@ -192,3 +205,89 @@ def language() -> ResponseReturnValue:
     else:
         flash_errors(form)
     return redirect(back)
+
+
+# --- the household's logins (csa/accounts/household.py) ------------------------------------
+
+
+def _household_page(form: CoMemberForm, status: int) -> ResponseReturnValue:
+    user = _me()
+    member = user.member
+    return render_template(
+        "account/household.html",
+        form=form,
+        remove_form=RemoveLoginForm(formdata=None),
+        section="household",
+        me=user,
+        member=member,
+        contact=household.contact_of(member) if member is not None else None,
+        co_members=household.co_members(member) if member is not None else [],
+        is_contact=household.is_contact(user),
+    ), status
+
+
+@bp.route("/household", methods=["GET", "POST"])
+@roles(Role.MEMBER)
+def household_page() -> ResponseReturnValue:
+    """The household's logins; its contact invites co-members here (a link by e-mail)."""
+    form = CoMemberForm()
+    if form.validate_on_submit():
+        user = _me()
+        try:
+            invited = household.invite_co_member(user, form.name.data or "", form.email.data or "")
+            token = accounts.invite_token(invited)
+            link = url_for("auth.set_password", token=token, _external=True)
+            key = accounts.mail_invitation(invited, link, token)
+        except ValidationFailed as exc:
+            refuse(form, exc)
+        else:
+            db.session.commit()
+            _mailed, problem = accounts.deliver_now(key)
+            if problem:
+                flash(problem, "warning")
+            flash(
+                _(
+                    "%(name)s is invited: a link to set a password is on its way to %(email)s.",
+                    name=invited.name,
+                    email=invited.email,
+                ),
+                "success",
+            )
+            return redirect(url_for("account.household_page"))
+    return _household_page(form, _status(form))
+
+
+@bp.route("/household/remove", methods=["POST"])
+@roles(Role.MEMBER)
+def household_remove() -> ResponseReturnValue:
+    """The contact removes a co-member, or a co-member leaves (its own login): signed out."""
+    form = RemoveLoginForm()
+    if not form.validate_on_submit():
+        flash_errors(form)
+        return _household_page(CoMemberForm(formdata=None), 400)
+    user = _me()
+    login_id = parse_id(form.login.data)
+    try:
+        if login_id == user.id:
+            household.leave_household(user)
+            gone = user
+        else:
+            gone = household.remove_co_member(user, login_id if login_id is not None else -1)
+    except ValidationFailed as exc:
+        refuse(None, exc)
+        return _household_page(CoMemberForm(formdata=None), 400)
+    name = gone.name or gone.email
+    db.session.commit()
+    if gone is user:
+        logout_user()
+        flash(_("You left the household; your login is closed."), "success")
+        return redirect(url_for("auth.login"))
+    flash(
+        _(
+            "%(name)s is no longer a login of your household. Your calendar feed has a new "
+            "address (My share, Settings): subscribe to it again.",
+            name=name,
+        ),
+        "success",
+    )
+    return redirect(url_for("account.household_page"))

@@ -78,6 +78,8 @@ class ProfileForm(InputForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
     phone = StringField(_l("Phone"), validators=[Length(max=50)])
     locale = SelectField(_l("Language"))
+    # Shown to a household's logins only (csa/notices/recipients.py reads it).
+    notices = BooleanField(_l("E-mail me the household's notices"))
     submit = SubmitField(_l("Save"))
 
 
@@ -103,3 +105,20 @@ class LanguageForm(InputForm):
     locale = SelectField(_l("Language"))
     next = HiddenField()
     submit = SubmitField(_l("Use this language"))
+
+
+# --- a household's logins (csa/accounts/household.py) --------------------------------------
+
+
+class CoMemberForm(InputForm):
+    """The contact invites a partner or flatmate: a login of its own, set by link."""
+
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
+    submit = SubmitField(_l("Invite"))
+
+
+class RemoveLoginForm(InputForm):
+    """Remove a co-member (the contact), or leave the household (a co-member, its own id)."""
+
+    login = HiddenField(_l("Login"), validators=[DataRequired()])

@@ -22,6 +22,7 @@ from csa.errors import FieldError, ValidationFailed
 from csa.extensions import db
 from csa.models import AccountEvent, Member, OutboxMessage, OutboxState, Role, User
 from csa.notices import mail, outbox
+from csa.notices.recipients import login_locale
 
 INVITE_SALT = "csa-invite"
 RESET_SALT = "csa-reset"  # forgot-password links: another salt, so neither passes for the other
@@ -57,12 +58,7 @@ _DUMMY_HASHES: dict[str, str] = {}
 def mail_locale(user: User) -> str:
     """The language of mails to a login: its person's choice, else its household's, else the
     farm's default (a login has no language until its person picks one)."""
-    languages = current_app.config["LANGUAGES"]
-    household = user.member.locale if user.member is not None else ""
-    for code in (user.locale, household):
-        if code in languages:
-            return str(code)
-    return str(current_app.config["BABEL_DEFAULT_LOCALE"])
+    return login_locale(user)
 
 
 def authenticate(email: str, password: str) -> User | None:
@@ -159,10 +155,11 @@ def user_from_invite(token: str) -> User | None:
 
 
 def invite_member(member: Member) -> User:
-    """Give a member household a login (or reuse one without a password) to set by link."""
-    if member.user is not None:
-        _require_password_unset(member.user)
-        return member.user
+    """Give a member household a login (or reuse one without a password) to set by link.
+
+    The login is the household's contact: the one with the household's e-mail
+    (csa/accounts/household.py).
+    """
     existing = db.session.scalar(select(User).where(User.email == member.email))
     if existing is not None:
         if existing.member_id not in (None, member.id):

@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, or_, select
 
+from csa.accounts import household
 from csa.accounts.operations import (
     STAFF_ROLES,
     mail_locale,
@@ -41,7 +42,7 @@ EMAIL_CHANGED = "email"
 
 def is_household_contact(user: User) -> bool:
     """True for the household's own login (same e-mail): its phone and language are shared."""
-    return user.member is not None and user.member.email == user.email
+    return household.is_contact(user)
 
 
 def _require_language(code: str) -> str:
@@ -59,12 +60,21 @@ def set_language(user: User, code: str) -> None:
     db.session.flush()
 
 
-def update_profile(user: User, name: str, phone: str, code: str) -> None:
-    """Save the login's name, phone and language; a contact's phone is the household's too."""
+def update_profile(
+    user: User, name: str, phone: str, code: str, notices: bool | None = None
+) -> None:
+    """Save the login's name, phone and language; a contact's phone is the household's too.
+
+    :param notices: whether the household's notices are mailed to this login (None: as is;
+        only a household's login has the choice).
+    """
     if not name:
         raise FieldError("name", _("Give a name."))
+    _require_language(code)
     user.name = name
     user.phone = phone
+    if notices is not None and user.member is not None:
+        user.notices = notices
     if is_household_contact(user):
         assert user.member is not None
         user.member.phone = phone

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from csa.extensions import db
 from csa.models import Round, RoundStatus
 from csa.notices import mail
-from csa.notices.recipients import household_recipients, keyed
+from csa.notices.recipients import household_recipients, keyed, load_logins
 from csa.rounds.split import RoundSplit, eligible_memberships, round_split, sites_serving
 
 
@@ -36,6 +36,7 @@ def notify_round(round_: Round, split: RoundSplit | None = None) -> int:
 
 def _notify_locked(round_: Round, split: RoundSplit) -> int:
     sent = 0
+    load_logins(m.member for m in split.membership_list)
     for membership in split.membership_list:
         shares = [s for s in split.shares_of(membership.id) if s.quantity > 0]
         if not shares or any(s.donated for s in shares):
@@ -65,7 +66,9 @@ def _notify_locked(round_: Round, split: RoundSplit) -> int:
 
 def _notify_cancelled(round_: Round) -> int:
     sent = 0
-    for membership in eligible_memberships(round_.date, sites_serving(round_.schedule_date)):
+    memberships = eligible_memberships(round_.date, sites_serving(round_.schedule_date))
+    load_logins(m.member for m in memberships)
+    for membership in memberships:
         member = membership.member
         for to in household_recipients(member):
             with force_locale(to.locale):

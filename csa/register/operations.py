@@ -15,6 +15,7 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import Select, func, select
 
+from csa.accounts import household
 from csa.accounts import operations as accounts
 from csa.errors import FieldError, ValidationFailed
 from csa.extensions import db
@@ -108,18 +109,8 @@ def create_member(data: MemberData) -> Member:
 def update_member(member: Member, data: MemberData) -> None:
     """Change a household's details; its login follows a new e-mail so invitations still match."""
     data = _check_member(data, member)
-    # A login that shared the household's address follows it; a login of its own stays.
-    if (
-        member.user is not None
-        and data.email != member.email
-        and member.user.email == normalise_email(member.email)
-    ):
-        taken = db.session.scalar(select(User).where(User.email == data.email))
-        if taken is not None and taken is not member.user:
-            raise FieldError(
-                "email", _("A login with the e-mail %(email)s exists.", email=data.email)
-            )
-        member.user.email = data.email
+    if data.email != normalise_email(member.email):
+        _move_contact(member, data.email)
     member.name = data.name
     member.email = data.email
     member.phone = data.phone
@@ -129,12 +120,25 @@ def update_member(member: Member, data: MemberData) -> None:
     db.session.flush()
 
 
+def _move_contact(member: Member, email: str) -> None:
+    """Give the household a new address: the contact's login follows it, unless the address
+    is a co-member's, who becomes the contact (the old contact keeps its own address)."""
+    taken = db.session.scalar(select(User).where(func.lower(User.email) == email))
+    if taken is not None and taken.member_id == member.id:
+        return
+    if taken is not None:
+        raise FieldError("email", _("A login with the e-mail %(email)s exists.", email=email))
+    contact = household.contact_of(member)
+    if contact is not None:
+        contact.email = email
+
+
 def invite_member(member: Member, acting: User) -> tuple[User, str]:
     """Give a household its login (or reuse it) and return it with a fresh set-password token.
 
     Only an admin may get a link for a staff login: the link sets that login's password.
     """
-    existing = member.user or db.session.scalar(
+    existing = household.contact_of(member) or db.session.scalar(
         select(User).where(func.lower(User.email) == normalise_email(member.email))
     )
     if existing is not None and existing.role != Role.MEMBER and acting.role != Role.ADMIN:

@@ -26,6 +26,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.utils import secure_filename
 
+from csa.accounts import household as comembers
 from csa.accounts import operations as accounts
 from csa.accounts.invitations import show_invitation
 from csa.errors import ValidationFailed
@@ -395,7 +396,11 @@ def member(member_id: int) -> ResponseReturnValue:
             flash(_("%(name)s is saved.", name=household.name), "success")
             return redirect(url_for("register.member", member_id=household.id))
     return render_template(
-        "register/member.html", member=household, form=form, action_form=EmptyForm()
+        "register/member.html",
+        member=household,
+        contact=comembers.contact_of(household),
+        form=form,
+        action_form=EmptyForm(),
     ), _status(form)
 
 

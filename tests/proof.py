@@ -188,6 +188,19 @@ def build_world(make_user: Any) -> World:
         "coordinator": make_user(Role.COORDINATOR),
         "admin": make_user(Role.ADMIN),
     }
+    # holds (issue 11): B's hold on the open round was put by a coordinator, so B's register
+    # page shows a hold log; its hold form and A's range forms are on the pages walked.
+    from csa.models import HoldAction, HoldLog
+
+    db.session.add(
+        HoldLog(
+            membership_id=b.id,
+            round_date=open_day,
+            action=HoldAction.SET,
+            mode=HoldMode.OTHERS,
+            by_id=users["coordinator"].id,
+        )
+    )
     invited = make_user(Role.FARMER, email="invited@example.org", password=None)
     forgetful = make_user(Role.FARMER, email="forgetful@example.org")
     make_user(Role.FARMER, email="gone@example.org").active = False

@@ -298,3 +298,16 @@ def test_a_member_cannot_put_a_hold_for_another_household(client, db, farm, memb
     assert response.status_code == 200
     assert held(db, other) == {}
     assert set(held(db, ada)) == {TUESDAYS[0]}
+
+
+def test_the_demo_has_a_range_hold_a_coordinators_hold_and_a_moved_round(runner, db):
+    from csa.models import Round, User
+
+    assert runner.invoke(args=["csa", "demo"]).exit_code == 0
+    authors = set(
+        db.session.scalars(select(User.email).join(HoldLog, HoldLog.by_id == User.id).distinct())
+    )
+    assert authors == {"member@demo.farm", "coordinator@demo.farm"}
+    moved = db.session.scalars(select(Round).where(Round.moved_from.is_not(None))).all()
+    assert len(moved) == 1
+    assert moved[0].date.weekday() == 2  # a Wednesday, from the Tuesday it was planned on

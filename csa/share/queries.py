@@ -119,27 +119,31 @@ def first_day(membership: Membership, rounds: Sequence[Round], holds: Collection
     first share: the page counts from the round after the last of them.
     """
     start = membership.start
-    locked = [r for r in rounds if r.status in LOCKED and r.date not in holds]
-    if not locked:
-        return start
-    ids = [r.id for r in locked]
-    with_shares = set(
-        db.session.scalars(
-            select(Allocation.round_id).where(Allocation.round_id.in_(ids)).distinct()
-        )
-    )
     mine = set(
         db.session.scalars(
+            select(Allocation.round_id).where(Allocation.membership_id == membership.id).distinct()
+        )
+    )
+    # Only the locked rounds before its first share can be missed ones: for a household
+    # there from the first round, none, and nothing more is read.
+    candidates: list[Round] = []
+    for r in rounds:
+        if r.id in mine or r.date in holds or r.status in OPEN:
+            break
+        if r.status in LOCKED:
+            candidates.append(r)
+    if not candidates:
+        return start
+    with_shares = set(
+        db.session.scalars(
             select(Allocation.round_id)
-            .where(Allocation.round_id.in_(ids), Allocation.membership_id == membership.id)
+            .where(Allocation.round_id.in_([r.id for r in candidates]))
             .distinct()
         )
     )
-    for i, r in enumerate(rounds):
-        if r.id in mine or r.date in holds or r.status in OPEN:
-            break  # its first round: it took part, or it will
-        if r.status in LOCKED and r.id in with_shares:
-            later = rounds[i + 1] if i + 1 < len(rounds) else None
+    for r in candidates:
+        if r.id in with_shares:
+            later = next((x for x in rounds if x.date > r.date), None)
             start = later.date if later is not None else r.date + timedelta(days=1)
     return start
 

@@ -54,7 +54,10 @@ def move(client, round_: Round, day: date):
 
 def test_moving_a_round_mails_its_households_in_their_language(client, db, farm, staff):
     _farm, (ada, ola, thu), rounds = farm
-    assert move(client, rounds[TUE], WED).status_code == 302
+    response = move(client, rounds[TUE], WED)
+    assert response.status_code == 302
+    flashed = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "2 e-mails to the households concerned are queued." in flashed
     sent = mails(db)
     assert sorted(m.to for m in sent) == sorted([ada.member.email, ola.member.email])
     english = next(m for m in sent if m.to == ada.member.email)

@@ -199,12 +199,18 @@ def move(round_id: int) -> ResponseReturnValue:
             return _("The round stays on %(date)s.", date=_day_text(old))
         cal.move_round(round_, new_date, current_user)
         # The households are told in the transaction of the move: both saved, or neither.
-        notify_moved(round_, old)
-        return _(
+        told = notify_moved(round_, old)
+        moved = _(
             "The round of %(old)s is moved to %(new)s; it still feeds the same sites.",
             old=_day_text(old),
             new=_day_text(new_date),
         )
+        notice = ngettext(
+            "%(num)d e-mail to the households concerned is queued.",
+            "%(num)d e-mails to the households concerned are queued.",
+            told,
+        )
+        return f"{moved} {notice}"
 
     return _round_action(round_id, form, act)
 

@@ -225,7 +225,8 @@ def test_a_coordinator_holds_a_range_for_a_member_who_is_told_once(client, db, f
     mails = outbox(db)
     assert [m.to for m in mails] == [ada.member.email]  # one mail for the whole action
     body = mails[0].body
-    assert "Cora Coordinator" in body
+    assert "Cora Coordinator z gospodarstwa rolnego wstrzymał(a) Twój udział" in body  # Polish
+    assert mails[0].subject == "Twój udział jest wstrzymany"
     assert body.count("2027") >= 3
     # The household's page shows the log, with who did it.
     html = client.get(f"/register/members/{ada.member_id}").get_data(as_text=True)

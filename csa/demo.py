@@ -259,6 +259,7 @@ def load_demo(today: date | None = None) -> str:
     _load_privacy(today, leaver, demo_member)
     _load_signup(season, memberships)
     renewals = _load_renewals(today, season, memberships)
+    _load_holds(today, memberships)
     return (
         f"Demo farm loaded: season {start}..{end}, {len(memberships)} memberships, "
         f"{len(sites)} sites, {len(CROPS)} crops, {locked} locked rounds, "
@@ -601,4 +602,49 @@ def _load_signup(season: Season, memberships: list[Membership]) -> None:
             membership_id=joined.id,
         )
     )
+
+
+# --- holds (issue 11) ---------------------------------------------------------------------
+
+
+def _load_holds(today: date, memberships: list[Membership]) -> None:
+    """A moved round, the demo member away for a fortnight, a coordinator's hold in the log.
+
+    The rounds are moved and held through the operations the pages use, so the round log and
+    the hold log read as if people had done it; no notices are queued (a demo sends no mail).
+    """
+    from csa.errors import ValidationFailed
+    from csa.rounds.lifecycle import move_round
+    from csa.share import operations as share_ops
+    from csa.share.queries import membership_rounds
+
+    coordinator = db.session.scalar(select(User).where(User.email == "coordinator@demo.farm"))
+    member_login = db.session.scalar(select(User).where(User.email == "member@demo.farm"))
+    own = memberships[0]  # the demo member's household, at Old Mill (Tuesdays)
+    coming = [
+        r
+        for r in membership_rounds(own)
+        if r.date > today + timedelta(days=7) and r.accepts_harvest
+    ]
+    if coming:
+        # The last coming Old Mill round moves to the Wednesday after: no site serves it.
+        last = coming[-1]
+        move_round(last, last.date + timedelta(days=1), coordinator, today)
+    other = next(
+        m
+        for m in memberships[1:]
+        if m.status == MembershipStatus.ACTIVE and m.site_id == own.site_id
+    )
+    # Away from the third week on: this week's and next week's rounds stay as they are (the
+    # member's browser journey holds next week's round itself).
+    away = timedelta(days=14), timedelta(days=24)
+    try:
+        share_ops.set_holds(
+            own, today + away[0], today + away[1], HoldMode.DONATE, today, by=member_login
+        )
+        share_ops.set_holds(
+            other, today, today + timedelta(days=21), HoldMode.OTHERS, today, by=coordinator
+        )
+    except ValidationFailed:
+        pass  # loaded at an hour when these rounds are locked already: no holds to show
     db.session.flush()

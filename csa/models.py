@@ -791,6 +791,33 @@ class Renewal(Model):
     )
 
 
+# --- holds (issue 11) ---
+
+
+class HoldAction(enum.StrEnum):
+    SET = "set"  # put on hold, or its mode changed
+    CLEARED = "cleared"
+
+
+class HoldLog(Model):
+    """Who put a hold on a round or took it off, and when: the member or a coordinator.
+
+    Written by csa/share/operations.py with every change of a Hold; a coordinator's page of
+    the household shows it (csa/register/views.py).
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), index=True)
+    round_date: Mapped[date] = mapped_column(Date)
+    action: Mapped[HoldAction] = mapped_column(_enum(HoldAction, "hold_action"))
+    mode: Mapped[HoldMode | None] = mapped_column(_enum(HoldMode, "hold_log_mode"))
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))  # None: CLI, demo
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    by: Mapped[User | None] = relationship()
+    membership: Mapped[Membership] = relationship()
+
+
 def memberships_on(on_date: date) -> select:  # type: ignore[valid-type]
     """Select the memberships active on a date (status active, within start..end)."""
     return select(Membership).where(

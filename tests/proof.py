@@ -214,6 +214,19 @@ def build_world(make_user: Any) -> World:
     }
     # comembers: ... with a co-member, so the household page offers its remove form.
     make_user(Role.MEMBER, email="partner-a@example.org", member=a.member)
+    # holds (issue 11): B's hold on the open round was put by a coordinator, so B's register
+    # page shows a hold log; its hold form and A's range forms are on the pages walked.
+    from csa.models import HoldAction, HoldLog
+
+    db.session.add(
+        HoldLog(
+            membership_id=b.id,
+            round_date=open_day,
+            action=HoldAction.SET,
+            mode=HoldMode.OTHERS,
+            by_id=users["coordinator"].id,
+        )
+    )
     invited = make_user(Role.FARMER, email="invited@example.org", password=None)
     forgetful = make_user(Role.FARMER, email="forgetful@example.org")
     make_user(Role.FARMER, email="gone@example.org").active = False

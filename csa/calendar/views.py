@@ -51,6 +51,7 @@ from csa.models import (
     Round,
     RoundStatus,
 )
+from csa.notices.notify import notify_moved
 from csa.rounds import lifecycle as cal
 from csa.rounds.lifecycle import farm_today
 from csa.ui.access import FIELD, STAFF, public, roles
@@ -197,11 +198,19 @@ def move(round_id: int) -> ResponseReturnValue:
         if new_date == old:
             return _("The round stays on %(date)s.", date=_day_text(old))
         cal.move_round(round_, new_date, current_user)
-        return _(
+        # The households are told in the transaction of the move: both saved, or neither.
+        told = notify_moved(round_, old)
+        moved = _(
             "The round of %(old)s is moved to %(new)s; it still feeds the same sites.",
             old=_day_text(old),
             new=_day_text(new_date),
         )
+        notice = ngettext(
+            "%(num)d e-mail to the households concerned is queued.",
+            "%(num)d e-mails to the households concerned are queued.",
+            told,
+        )
+        return f"{moved} {notice}"
 
     return _round_action(round_id, form, act)
 
@@ -353,6 +362,9 @@ def _member_events(member: Member, today: date) -> list[ical.Event]:
                 note = _("You are away this round; your share goes to the other members.")
             else:
                 note = ""
+            if r.moved_from and r.moved_from != r.date:
+                moved = _("Moved from %(date)s.", date=format_date(r.moved_from, "full"))
+                note = f"{moved} {note}" if note else moved
             events.append(
                 ical.Event(
                     uid=f"round-{r.id}-membership-{m.id}@csa",

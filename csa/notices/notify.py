@@ -1,4 +1,5 @@
-"""Notices to members: what is in their share when a round locks, and cancellations.
+"""Notices to members: what is in their share when a round locks, cancellations, a round
+moved to another date, a site's new time window and holds a coordinator put for them.
 
 Each message has a key (round, membership, kind), so a job that runs twice sends it once.
 Each member reads it in their own language (force_locale).
@@ -6,12 +7,26 @@ Each member reads it in their own language (force_locale).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import date, time
+
 from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from sqlalchemy import select
 
+from csa.core.clock import utcnow
 from csa.extensions import db
-from csa.models import Round, RoundStatus
+from csa.models import (
+    OPEN_STATES,
+    HoldMode,
+    Membership,
+    MembershipStatus,
+    PickupSite,
+    Round,
+    RoundStatus,
+    User,
+)
 from csa.notices import mail
 from csa.notices.recipients import household_recipients, keyed, load_logins
 from csa.rounds.split import RoundSplit, eligible_memberships, round_split, sites_serving
@@ -83,5 +98,135 @@ def _notify_cancelled(round_: Round) -> int:
             key = keyed(f"cancelled/{round_.id}/{membership.id}", to)
             if mail.send(key, to.email, subject, body):
                 sent += 1
+    db.session.flush()
+    return sent
+
+
+def notify_moved(round_: Round, old_date: date) -> int:
+    """Tell the households of a round moved from `old_date` to its new date; return the count.
+
+    Called in the transaction of the move (csa/calendar/views.py), so the notice and the move
+    are saved together. The key names the round and both dates: queued twice, it is sent
+    once; a second move of the same round is a new notice.
+    """
+    sites = sites_serving(round_.schedule_date)
+    told: dict[int, Membership] = {}
+    for day in (old_date, round_.date):
+        for membership in eligible_memberships(day, sites):
+            told.setdefault(membership.id, membership)
+    sent = 0
+    for membership in sorted(told.values(), key=lambda m: m.id):
+        member = membership.member
+        for to in household_recipients(member):
+            with force_locale(to.locale):
+                subject = _(
+                    "Pickup moved from %(old)s to %(new)s",
+                    old=old_date.isoformat(),
+                    new=round_.date.isoformat(),
+                )
+                body = render_template(
+                    "mail/round_moved.txt",
+                    round=round_,
+                    old_date=old_date,
+                    member=member,
+                    membership=membership,
+                    share_url=share_url(),
+                )
+            base = f"moved/{round_.id}/{old_date.isoformat()}/{round_.date.isoformat()}"
+            if mail.send(keyed(f"{base}/{membership.id}", to), to.email, subject, body):
+                sent += 1
+    db.session.flush()
+    return sent
+
+
+def notify_site_window(site: PickupSite, old_opens: time, old_closes: time, today: date) -> int:
+    """Tell the households of a site with coming open rounds its new time window.
+
+    Called in the transaction that changed the window (csa/setup/views.py); nothing is sent
+    when the window did not change. The key names the site, the new window and the moment of
+    the change, so each change is one notice per household.
+    """
+    if (site.opens, site.closes) == (old_opens, old_closes):
+        return 0
+    coming = [
+        r
+        for r in db.session.scalars(
+            select(Round)
+            .where(Round.date >= today, Round.status.in_(OPEN_STATES))
+            .order_by(Round.date)
+        )
+        if site.serves(r.schedule_date)
+    ]
+    if not coming:
+        return 0
+    memberships = db.session.scalars(
+        select(Membership).where(
+            Membership.site_id == site.id,
+            Membership.status == MembershipStatus.ACTIVE,
+            Membership.end >= coming[0].date,
+            Membership.start <= coming[-1].date,
+        )
+    ).all()
+    stamp = utcnow().strftime("%Y%m%d%H%M%S")
+    window = f"{site.opens.strftime('%H%M')}-{site.closes.strftime('%H%M')}"
+    sent = 0
+    for membership in sorted(memberships, key=lambda m: m.id):
+        rounds = [r for r in coming if membership.start <= r.date <= membership.end]
+        if not rounds:
+            continue
+        member = membership.member
+        for to in household_recipients(member):
+            with force_locale(to.locale):
+                subject = _("New pickup times at %(site)s", site=site.name)
+                body = render_template(
+                    "mail/site_window.txt",
+                    site=site,
+                    old_opens=old_opens,
+                    old_closes=old_closes,
+                    next_round=rounds[0],
+                    member=member,
+                    share_url=share_url(),
+                )
+            key = keyed(f"window/{site.id}/{window}/{stamp}/{membership.id}", to)
+            if mail.send(key, to.email, subject, body):
+                sent += 1
+    db.session.flush()
+    return sent
+
+
+def notify_holds_by_staff(
+    membership: Membership,
+    rounds: Sequence[Round],
+    mode: HoldMode | None,
+    by: User | None,
+    log_ids: Sequence[int],
+) -> int:
+    """Tell a household that a coordinator put holds for it (`mode`) or took them off (None).
+
+    One message per recipient for the coordinator's whole action, whatever the number of
+    rounds; the key names the first hold log row the action wrote.
+    """
+    if not rounds or not log_ids:
+        return 0
+    member = membership.member
+    sent = 0
+    for to in household_recipients(member):
+        with force_locale(to.locale):
+            subject = (
+                _("Your share is on hold")
+                if mode is not None
+                else _("The holds on your share are cancelled")
+            )
+            body = render_template(
+                "mail/holds_by_staff.txt",
+                member=member,
+                rounds=rounds,
+                mode=mode,
+                by=by,
+                share_url=share_url(),
+            )
+        key = keyed(f"holds/{membership.id}/{min(log_ids)}", to)
+        if mail.send(key, to.email, subject, body):
+            sent += 1
     db.session.flush()
     return sent

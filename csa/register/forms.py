@@ -7,6 +7,7 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     EmailField,
     IntegerField,
+    RadioField,
     SelectField,
     StringField,
     SubmitField,
@@ -14,9 +15,14 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from csa.models import MEMBER_NOTES_MAX, MembershipStatus
+from csa.models import MEMBER_NOTES_MAX, HoldMode, MembershipStatus
 from csa.ui.forms import DayField, InputForm, InputSubForm, options
 from csa.ui.labels import MEMBERSHIP_STATUS_LABELS
+
+STAFF_HOLD_MODES = {
+    HoldMode.DONATE: _l("The share is donated"),
+    HoldMode.OTHERS: _l("The share goes to the other members"),
+}
 
 STATUS_LABELS = MEMBERSHIP_STATUS_LABELS
 
@@ -76,3 +82,22 @@ class ImportForm(InputForm):
 
     file = FileField(_l("CSV file"), validators=[FileRequired()])
     submit = SubmitField(_l("Import"))
+
+
+class StaffHoldForm(InputForm):
+    """A coordinator puts a hold for a household (or takes it off): one round or a range."""
+
+    first = DayField(_l("Round, or first day"), validators=[InputRequired()])
+    last = DayField(_l("Last day (empty: that round only)"), validators=[Optional()])
+    mode = RadioField(
+        _l("While the household is away"),
+        choices=options([(m.value, label) for m, label in STAFF_HOLD_MODES.items()]),
+        default=HoldMode.DONATE.value,
+        validators=[InputRequired()],
+    )
+    action = SelectField(
+        _l("What to do"),
+        choices=options([("set", _l("Put on hold")), ("clear", _l("Cancel the holds"))]),
+        default="set",
+    )
+    submit = SubmitField(_l("Save the holds"))

@@ -14,6 +14,7 @@ from sqlalchemy.orm import contains_eager, joinedload
 from csa.extensions import db
 from csa.models import (
     OCCUPYING,
+    HoldLog,
     Member,
     Membership,
     MembershipStatus,
@@ -173,3 +174,20 @@ def share_type_counts(season: Season) -> list[ShareTypeCount]:
         for st in types
         if st.active or st.id in counts
     ]
+
+
+HOLD_LOG_SHOWN = 100  # the newest entries of a household's hold log on its page
+
+
+def hold_log(member: Member) -> list[HoldLog]:
+    """The household's hold changes over all its memberships, newest first."""
+    return list(
+        db.session.scalars(
+            select(HoldLog)
+            .join(Membership, Membership.id == HoldLog.membership_id)
+            .options(joinedload(HoldLog.by))
+            .where(Membership.member_id == member.id)
+            .order_by(HoldLog.at.desc(), HoldLog.id.desc())
+            .limit(HOLD_LOG_SHOWN)
+        )
+    )

@@ -19,8 +19,8 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -32,6 +32,7 @@ from csa.accounts.invitations import show_invitation
 from csa.errors import ValidationFailed
 from csa.extensions import db
 from csa.models import (
+    HoldMode,
     Member,
     Membership,
     MembershipStatus,
@@ -40,6 +41,7 @@ from csa.models import (
     Season,
     ShareType,
 )
+from csa.notices.notify import notify_holds_by_staff
 from csa.register import csv_io as register_csv
 from csa.register import operations as svc
 from csa.register import queries
@@ -50,7 +52,11 @@ from csa.register.forms import (
     MembershipForm,
     NewMembershipForm,
     RegisterFilterForm,
+    StaffHoldForm,
 )
+from csa.rounds import lifecycle as rounds_svc
+from csa.share import operations as share_ops
+from csa.share import queries as share_queries
 from csa.ui.access import STAFF, roles
 from csa.ui.args import id_arg, page_arg, parse_id
 from csa.ui.formatting import weekday_name
@@ -395,13 +401,68 @@ def member(member_id: int) -> ResponseReturnValue:
             db.session.commit()
             flash(_("%(name)s is saved.", name=household.name), "success")
             return redirect(url_for("register.member", member_id=household.id))
+    return _member_page(household, form=form), _status(form)
+
+
+def _member_page(
+    household: Member, form: MemberForm | None = None, hold_form: StaffHoldForm | None = None
+) -> str:
+    """The household's page: memberships, the hold form and log, its details."""
+    if form is None:
+        form = MemberForm(obj=household, formdata=None)
+        form.locale.choices = options(language_choices(household.locale))
+    today = rounds_svc.farm_today()
     return render_template(
         "register/member.html",
         member=household,
         contact=comembers.contact_of(household),
         form=form,
         action_form=EmptyForm(),
-    ), _status(form)
+        hold_form=hold_form or StaffHoldForm(prefix="hold", formdata=None),
+        hold_membership=share_queries.current_membership(household, today),
+        hold_log=queries.hold_log(household),
+    )
+
+
+@bp.route("/members/<int:member_id>/holds", methods=["POST"])
+@roles(*STAFF)
+def member_holds(member_id: int) -> ResponseReturnValue:
+    """Put a hold for a household (one round or a range), or take holds off; audited, and
+    the household is told by one e-mail."""
+    household = db.get_or_404(Member, member_id)
+    form = StaffHoldForm(prefix="hold")
+    today = rounds_svc.farm_today()
+    membership = share_queries.current_membership(household, today)
+    if not form.validate_on_submit():
+        return _member_page(household, hold_form=form), 400
+    if membership is None:
+        form.first.errors = [_("This household has no membership to put on hold.")]
+        return _member_page(household, hold_form=form), 400
+    first = form.first.data
+    last = form.last.data or first
+    try:
+        if form.action.data == "clear":
+            result = share_ops.clear_holds(membership, first, last, today, by=current_user)
+        else:
+            mode = HoldMode(form.mode.data)
+            result = share_ops.set_holds(membership, first, last, mode, today, by=current_user)
+        rounds = [line.round for line in result.changed]
+        notify_holds_by_staff(membership, rounds, result.mode, current_user, result.log_ids)
+    except ValidationFailed as exc:
+        refuse(form, exc)
+        return _member_page(household, hold_form=form), 400
+    db.session.commit()
+    days = ", ".join(str(format_date(line.round.date, "medium")) for line in result.changed)
+    if result.mode is None:
+        flash(_("Holds cancelled: %(days)s. The household is told.", days=days), "success")
+    else:
+        flash(_("On hold: %(days)s. The household is told.", days=days), "success")
+    for line in result.skipped:
+        flash(
+            _("Not changed: %(reason)s", reason=line.refusal or ""),
+            "info",
+        )
+    return redirect(url_for("register.member", member_id=household.id) + "#holds")
 
 
 @bp.route("/members/<int:member_id>/invite", methods=["POST"])

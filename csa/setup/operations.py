@@ -18,6 +18,8 @@ from csa.core.quantity import UNITS
 from csa.errors import FieldError
 from csa.extensions import db
 from csa.models import Crop, Membership, PickupSite, Season, ShareType
+from csa.notices.notify import notify_site_window
+from csa.rounds import lifecycle
 
 Setting = Season | ShareType | PickupSite | Crop
 Named = TypeVar("Named", Season, ShareType, PickupSite, Crop)
@@ -131,10 +133,15 @@ def save_site(
     if site is None:
         site = PickupSite(**values)
         db.session.add(site)
-    else:
-        for attr, value in values.items():
-            setattr(site, attr, value)
+        db.session.flush()
+        return site
+    old_window = site.opens, site.closes
+    for attr, value in values.items():
+        setattr(site, attr, value)
     db.session.flush()
+    # A new time window is news for the households with coming rounds there, saved in the
+    # same transaction as the change (csa/notices/notify.py).
+    notify_site_window(site, *old_window, lifecycle.farm_today())
     return site
 
 

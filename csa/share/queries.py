@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -109,6 +109,45 @@ def membership_rounds(membership: Membership) -> list[Round]:
     return sorted(chosen.values(), key=lambda r: r.date)
 
 
+def first_day(membership: Membership, rounds: Sequence[Round], holds: Collection[date]) -> date:
+    """The day the membership's share really began: its start, or later when it joined after
+    rounds were packed.
+
+    A household entered in the middle of a season may have a start before rounds that
+    locked without it (the coordinator left the start at the season's). Those rounds, each
+    stored with shares for others and none for it (and no hold of its own), come before its
+    first share: the page counts from the round after the last of them.
+    """
+    start = membership.start
+    mine = set(
+        db.session.scalars(
+            select(Allocation.round_id).where(Allocation.membership_id == membership.id).distinct()
+        )
+    )
+    # Only the locked rounds before its first share can be missed ones: for a household
+    # there from the first round, none, and nothing more is read.
+    candidates: list[Round] = []
+    for r in rounds:
+        if r.id in mine or r.date in holds or r.status in OPEN:
+            break
+        if r.status in LOCKED:
+            candidates.append(r)
+    if not candidates:
+        return start
+    with_shares = set(
+        db.session.scalars(
+            select(Allocation.round_id)
+            .where(Allocation.round_id.in_([r.id for r in candidates]))
+            .distinct()
+        )
+    )
+    for r in candidates:
+        if r.id in with_shares:
+            later = next((x for x in rounds if x.date > r.date), None)
+            start = later.date if later is not None else r.date + timedelta(days=1)
+    return start
+
+
 def holds_of(membership: Membership) -> dict[date, HoldMode]:
     return {
         h.round_date: h.mode
@@ -166,6 +205,31 @@ def hold_refusal(
             date=round_date.isoformat(),
         )
     return None
+
+
+@dataclass
+class PlanLine:
+    """A round of the membership in a date range, and whether a hold can change on it now."""
+
+    round: Round
+    hold: HoldMode | None
+    refusal: str | None  # why not (see hold_refusal), or None: it can be held or cleared
+
+
+def hold_plan(membership: Membership, first: date, last: date, today: date) -> list[PlanLine]:
+    """The membership's own rounds from `first` to `last`, each with the hold rule's answer.
+
+    Read once for a range hold (csa/share/operations.py set_holds / clear_holds): one query
+    of the rounds and one of the holds, whatever the length of the range.
+    """
+    rounds = membership_rounds(membership)
+    own = {r.id for r in rounds}
+    holds = holds_of(membership)
+    return [
+        PlanLine(r, holds.get(r.date), hold_refusal(r, r.date, own, today))
+        for r in rounds
+        if first <= r.date <= last
+    ]
 
 
 def active_crops() -> list[Crop]:
@@ -292,6 +356,10 @@ class ShareOverview:
     crops: dict[int, Crop]
     active_crops: list[Crop] = field(default_factory=list)  # for the opt-out form
     opted_out: set[int] = field(default_factory=set)  # crop ids
+    # The day the share began (first_day) when later than the season's first: the page
+    # shows nothing before it and counts the season from it.
+    since: date | None = None
+    packed_before: Round | None = None  # a round of today on that locked before it began
 
 
 # The sections of a member's share (csa/share/views.py): each page reads only its own part.
@@ -327,12 +395,20 @@ def share_overview(
     rounds = membership_rounds(membership)
     own = {r.id for r in rounds}
     holds = holds_of(membership)
+    began = first_day(membership, rounds, holds)
+    if began > membership.season.start:
+        overview.since = began
+    before = [r for r in rounds if r.date < began]
+    rounds = [r for r in rounds if r.date >= began]
 
     def line(r: Round, received: list[Received] | None = None) -> RoundLine:
         can_hold = r.date >= today and hold_refusal(r, r.date, own, today) is None
         return RoundLine(r, holds.get(r.date), received or [], can_hold)
 
     if WEEK in parts:
+        overview.packed_before = next(
+            (r for r in reversed(before) if r.date >= today and r.status in LOCKED), None
+        )
         current = next(
             (r for r in rounds if r.date >= today and r.status != RoundStatus.CANCELLED), None
         )

@@ -24,7 +24,7 @@ from markupsafe import Markup
 from wtforms.fields.choices import SelectChoice
 
 from csa.calendar.links import feed_url
-from csa.errors import CsaError
+from csa.errors import CsaError, ValidationFailed
 from csa.extensions import db
 from csa.models import Crop, HoldMode, Member, Membership, Role
 from csa.renewal import queries as renewal_queries
@@ -33,11 +33,11 @@ from csa.rounds import table as tables
 from csa.rounds.split import membership_split, round_on
 from csa.share import operations as svc
 from csa.share import queries
-from csa.share.forms import HoldForm, OptOutForm
+from csa.share.forms import ClearRangeForm, HoldForm, HoldRangeForm, OptOutForm
 from csa.ui import charts
 from csa.ui.access import STAFF, roles
 from csa.ui.args import day_or_404, id_arg
-from csa.ui.forms import EmptyForm
+from csa.ui.forms import EmptyForm, refuse
 from csa.ui.labels import HOLD_LABELS, MEMBERSHIP_STATUS_LABELS
 from csa.ui.labels import ROUND_STATUS_LABELS as STATUS_LABELS
 from csa.waitlist import queries as waitlist
@@ -128,7 +128,25 @@ SECTIONS = {
 }
 
 
-def _share_page(member: Member | None, editable: bool, section: str) -> ResponseReturnValue:
+def _range_forms(
+    range_form: HoldRangeForm | None = None, clear_form: ClearRangeForm | None = None
+) -> tuple[HoldRangeForm, ClearRangeForm]:
+    """The two range forms of "this week"; the one that was sent keeps what was typed."""
+    return (
+        range_form or HoldRangeForm(prefix="away", formdata=None),
+        clear_form or ClearRangeForm(prefix="back", formdata=None),
+    )
+
+
+def _share_page(
+    member: Member | None,
+    editable: bool,
+    section: str,
+    *,
+    range_form: HoldRangeForm | None = None,
+    clear_form: ClearRangeForm | None = None,
+    range_result: svc.RangeResult | None = None,
+) -> str:
     """A section of the "my share" pages of a household; `editable` only for itself."""
     today = rounds_svc.farm_today()
     membership = queries.current_membership(member, today) if member else None
@@ -205,6 +223,8 @@ def _share_page(member: Member | None, editable: bool, section: str) -> Response
         ),
         offer=offer,
         offer_link=offer_link,
+        range_forms=_range_forms(range_form, clear_form) if editable else None,
+        range_result=range_result,
     )
 
 
@@ -291,7 +311,9 @@ def hold(date: str) -> ResponseReturnValue:
         flash(_("Choose what happens to your share while you are away."), "error")
         return redirect(url_for("share.mine"))
     try:
-        svc.set_hold(membership, on_date, HoldMode(form.mode.data), rounds_svc.farm_today())
+        svc.set_hold(
+            membership, on_date, HoldMode(form.mode.data), rounds_svc.farm_today(), current_user
+        )
     except CsaError as exc:
         db.session.rollback()
         flash(str(exc), "error")
@@ -321,7 +343,7 @@ def unhold(date: str) -> ResponseReturnValue:
     if not EmptyForm().validate_on_submit():
         return redirect(url_for("share.mine"))
     try:
-        svc.clear_hold(membership, on_date, rounds_svc.farm_today())
+        svc.clear_hold(membership, on_date, rounds_svc.farm_today(), current_user)
     except CsaError as exc:
         db.session.rollback()
         flash(str(exc), "error")
@@ -332,6 +354,63 @@ def unhold(date: str) -> ResponseReturnValue:
         "success",
     )
     return redirect(url_for("share.mine"))
+
+
+def _range_page(
+    form: HoldRangeForm | ClearRangeForm,
+    act: Callable[[Membership, dt.date, dt.date, dt.date], svc.RangeResult],
+) -> ResponseReturnValue:
+    """Check a range form, run it on the household's current membership, commit once.
+
+    A refusal shows the page again with the message next to the field (400), writing
+    nothing; a success shows the page with what was done to each round of the range.
+    """
+    own = _own_member()
+    today = rounds_svc.farm_today()
+    membership = queries.current_membership(own, today) if own else None
+    if membership is None:
+        abort(404)
+    range_form = form if isinstance(form, HoldRangeForm) else None
+    clear_form = form if isinstance(form, ClearRangeForm) else None
+
+    def again() -> ResponseReturnValue:
+        page = _share_page(own, True, queries.WEEK, range_form=range_form, clear_form=clear_form)
+        return page, 400
+
+    if not form.validate_on_submit():
+        return again()
+    try:
+        result = act(membership, form.first.data, form.last.data, today)
+    except ValidationFailed as exc:
+        refuse(form, exc)
+        return again()
+    db.session.commit()
+    return _share_page(own, True, queries.WEEK, range_result=result)
+
+
+@bp.route("/holds", methods=["POST"])
+@roles(Role.MEMBER)
+def hold_range() -> ResponseReturnValue:
+    """Away for a while: hold every open round of a date range in one step."""
+    form = HoldRangeForm(prefix="away")
+
+    def act(m: Membership, first: dt.date, last: dt.date, today: dt.date) -> svc.RangeResult:
+        mode = HoldMode(form.mode.data)
+        return svc.set_holds(m, first, last, mode, today, by=current_user)
+
+    return _range_page(form, act)
+
+
+@bp.route("/holds/cancel", methods=["POST"])
+@roles(Role.MEMBER)
+def clear_range() -> ResponseReturnValue:
+    """Back early: take the holds off every round of a date range that can still change."""
+    form = ClearRangeForm(prefix="back")
+
+    def act(m: Membership, first: dt.date, last: dt.date, today: dt.date) -> svc.RangeResult:
+        return svc.clear_holds(m, first, last, today, by=current_user)
+
+    return _range_page(form, act)
 
 
 @bp.route("/opt-outs", methods=["POST"])

@@ -1,9 +1,11 @@
 """The member's journey on a phone: this week's share as the split computes it, where and
-when to collect it, a hold on next week's round, an opt-out, and the season so far."""
+when to collect it, a hold on next week's round, an opt-out, away for a range of days, and
+the season so far."""
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from flask_babel import format_date
@@ -11,7 +13,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from csa.extensions import db
-from csa.models import Crop, Hold, HoldMode, OptOut, Round, RoundStatus, User
+from csa.models import Crop, Hold, HoldLog, HoldMode, OptOut, Round, RoundStatus, User
 from csa.rounds.lifecycle import farm_today
 from csa.rounds.split import compute_split, round_split
 from csa.share.queries import current_membership, season_to_date
@@ -146,6 +148,40 @@ def test_member_sees_the_share_holds_a_round_and_opts_out(live_app, open_page):
             .where(OptOut.membership_id == want["membership_id"])
         ).all()
         assert sorted(opted) == ["Kale", "Radishes"]
+
+    # Away for three weeks after next week, in one step: every open round of those days is
+    # given to the others, each listed with its hold deadline.
+    first = want["next_date"] + timedelta(days=1)
+    last = first + timedelta(days=20)
+    sections.get_by_role("link", name="This week").click()
+    away = page.locator("#away")
+    away.get_by_label("First day away").fill(first.isoformat())
+    away.get_by_label("Last day away").fill(last.isoformat())
+    away.get_by_label("Give it to the other members").check()
+    away.get_by_role("button", name="Put these rounds on hold").click()
+    result = page.locator("#range-result")
+    with live_app.test_request_context():
+        heading = f"On hold from {format_date(first, 'medium')} to {format_date(last, 'medium')}"
+    expect(result.get_by_role("heading")).to_have_text(heading)
+    expect(result).to_contain_text("on hold, given to the others")
+    expect(result).to_contain_text("Hold or cancel a hold until")
+    check_accessibility(page, "my share after a range hold")
+    with live_app.app_context():
+        away_holds = db.session.scalars(
+            select(Hold).where(
+                Hold.membership_id == want["membership_id"],
+                Hold.round_date >= first,
+                Hold.round_date <= last,
+            )
+        ).all()
+        assert away_holds
+        assert {h.mode for h in away_holds} == {HoldMode.OTHERS}
+        logged = db.session.scalars(
+            select(HoldLog.round_date).where(
+                HoldLog.membership_id == want["membership_id"], HoldLog.mode == HoldMode.OTHERS
+            )
+        ).all()
+        assert {h.round_date for h in away_holds} <= set(logged)
 
     # The season so far, one more tap: a chart and, for every crop, received against the
     # fair share.

@@ -1,0 +1,246 @@
+"""The terms in force on a date: a membership's own columns, or its latest approved change.
+
+A membership's row keeps the terms it started with (share type, count, site); a change is a
+`MembershipChange` with an effective date, never an edit. On a date the terms in force are
+those of the latest approved change effective on or before it (a later decision wins a tie
+of dates), else the membership's own. Every read here answers for many memberships in one
+query, so the split, the sheets and the register pay one query per round, not one per
+membership. Reads only; nothing here imports another feature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import ColumnElement, Subquery, func, select
+from sqlalchemy.orm import joinedload
+
+from csa.extensions import db
+from csa.models import (
+    OCCUPYING,
+    ChangeState,
+    Member,
+    Membership,
+    MembershipChange,
+    MembershipStatus,
+    PickupSite,
+    Season,
+    ShareType,
+)
+
+
+def latest_changes(on_date: date) -> Subquery:
+    """Per membership, its latest approved change effective on or before the date (one row)."""
+    ranked = (
+        select(
+            MembershipChange.membership_id,
+            MembershipChange.share_type_id,
+            MembershipChange.shares,
+            MembershipChange.site_id,
+            func.row_number()
+            .over(
+                partition_by=MembershipChange.membership_id,
+                order_by=(MembershipChange.effective.desc(), MembershipChange.id.desc()),
+            )
+            .label("n"),
+        )
+        .where(
+            MembershipChange.state == ChangeState.APPROVED,
+            MembershipChange.effective <= on_date,
+        )
+        .subquery()
+    )
+    return (
+        select(ranked.c.membership_id, ranked.c.share_type_id, ranked.c.shares, ranked.c.site_id)
+        .where(ranked.c.n == 1)
+        .subquery("in_force")
+    )
+
+
+@dataclass(frozen=True)
+class TermColumns:
+    """SQL expressions for the terms in force, to put in a query joined to `outer`."""
+
+    outer: Subquery
+    share_type_id: ColumnElement[Any]
+    shares: ColumnElement[Any]
+    site_id: ColumnElement[Any]
+
+
+def term_columns(on_date: date) -> TermColumns:
+    """The columns of the terms in force on a date; outer-join `outer` on membership id."""
+    c = latest_changes(on_date)
+    return TermColumns(
+        c,
+        func.coalesce(c.c.share_type_id, Membership.share_type_id),
+        func.coalesce(c.c.shares, Membership.shares),
+        func.coalesce(c.c.site_id, Membership.site_id),
+    )
+
+
+class InForce:
+    """A membership as it stood on one date: its own row, with the terms then in force.
+
+    Pages, sheets and exports read `site`, `share_type` and `shares` from it as they would
+    from a Membership; everything else is the membership's own.
+    """
+
+    __slots__ = ("membership", "share_type", "shares", "site")
+
+    def __init__(
+        self, membership: Membership, share_type: ShareType, shares: int, site: PickupSite
+    ) -> None:
+        self.membership = membership
+        self.share_type = share_type
+        self.shares = shares
+        self.site = site
+
+    @classmethod
+    def own(cls, membership: Membership) -> InForce:
+        """The membership's terms at its start."""
+        return cls(membership, membership.share_type, membership.shares, membership.site)
+
+    @property
+    def id(self) -> int:
+        return self.membership.id
+
+    @property
+    def member(self) -> Member:
+        return self.membership.member
+
+    @property
+    def member_id(self) -> int:
+        return self.membership.member_id
+
+    @property
+    def season_id(self) -> int:
+        return self.membership.season_id
+
+    @property
+    def start(self) -> date:
+        return self.membership.start
+
+    @property
+    def end(self) -> date:
+        return self.membership.end
+
+    @property
+    def status(self) -> MembershipStatus:
+        return self.membership.status
+
+    @property
+    def site_id(self) -> int:
+        return self.site.id
+
+    @property
+    def share_type_id(self) -> int:
+        return self.share_type.id
+
+    @property
+    def weight_milli(self) -> int:
+        return self.share_type.weight_milli * self.shares
+
+    def active_on(self, on_date: date) -> bool:
+        return self.membership.active_on(on_date)
+
+    def same_terms(self, share_type_id: int, shares: int, site_id: int) -> bool:
+        return (self.share_type_id, self.shares, self.site_id) == (share_type_id, shares, site_id)
+
+    def __repr__(self) -> str:
+        return f"<InForce {self.id}: {self.shares} x {self.share_type.name} at {self.site.name}>"
+
+
+def in_force(on_date: date, membership_ids: Collection[int]) -> dict[int, InForce]:
+    """The memberships with the terms in force on a date, in one query."""
+    if not membership_ids:
+        return {}
+    t = term_columns(on_date)
+    rows = db.session.execute(
+        select(Membership, ShareType, PickupSite, t.shares)
+        .outerjoin(t.outer, t.outer.c.membership_id == Membership.id)
+        .join(ShareType, ShareType.id == t.share_type_id)
+        .join(PickupSite, PickupSite.id == t.site_id)
+        .options(joinedload(Membership.member))
+        .where(Membership.id.in_(list(membership_ids)))
+    ).unique()
+    return {m.id: InForce(m, st, shares, site) for m, st, site, shares in rows}
+
+
+def in_force_one(membership: Membership, on_date: date) -> InForce:
+    """One membership's terms on a date (the member's pages)."""
+    return in_force(on_date, [membership.id]).get(membership.id) or InForce.own(membership)
+
+
+def weights_at(on_date: date, site_ids: Collection[int]) -> dict[int, int]:
+    """Membership id -> weight (thousandths x shares) of every membership active on the date
+    whose site in force then is one of these: the split's eligibility, in one query."""
+    if not site_ids:
+        return {}
+    t = term_columns(on_date)
+    rows = db.session.execute(
+        select(Membership.id, t.shares, ShareType.weight_milli)
+        .outerjoin(t.outer, t.outer.c.membership_id == Membership.id)
+        .join(ShareType, ShareType.id == t.share_type_id)
+        .where(
+            Membership.status == MembershipStatus.ACTIVE,
+            Membership.start <= on_date,
+            Membership.end >= on_date,
+            t.site_id.in_(list(site_ids)),
+        )
+    )
+    return {mid: shares * weight for mid, shares, weight in rows}
+
+
+def sites_at(on_date: date, membership_ids: Collection[int]) -> dict[int, int]:
+    """Membership id -> the id of its site in force on the date, in one query."""
+    if not membership_ids:
+        return {}
+    t = term_columns(on_date)
+    rows = db.session.execute(
+        select(Membership.id, t.site_id)
+        .outerjoin(t.outer, t.outer.c.membership_id == Membership.id)
+        .where(Membership.id.in_(list(membership_ids)))
+    )
+    return {mid: site_id for mid, site_id in rows}
+
+
+def places_taken_on(site_id: int, season_id: int, on_date: date, without: int | None = None) -> int:
+    """Memberships holding a place at a site on a date (active and paused ones, the site in
+    force then, counted over the season as csa/register/waiting.py counts); `without` leaves
+    one membership out (the one asking to move there)."""
+    t = term_columns(on_date)
+    query = (
+        select(func.count(Membership.id))
+        .outerjoin(t.outer, t.outer.c.membership_id == Membership.id)
+        .where(
+            Membership.season_id == season_id,
+            Membership.status.in_(OCCUPYING),
+            t.site_id == site_id,
+        )
+    )
+    if without is not None:
+        query = query.where(Membership.id != without)
+    return db.session.scalar(query) or 0
+
+
+def places_taken_from(
+    site: PickupSite, season: Season, from_date: date, without: int | None = None
+) -> int:
+    """The most places taken at a site on any day from a date to the season's end: the
+    counts change only on the effective dates of approved changes, so those are checked."""
+    dates = {from_date} | set(
+        db.session.scalars(
+            select(MembershipChange.effective)
+            .join(Membership, Membership.id == MembershipChange.membership_id)
+            .where(
+                Membership.season_id == season.id,
+                MembershipChange.state == ChangeState.APPROVED,
+                MembershipChange.effective > from_date,
+            )
+            .distinct()
+        )
+    )
+    return max(places_taken_on(site.id, season.id, d, without) for d in sorted(dates))

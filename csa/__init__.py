@@ -180,6 +180,7 @@ def register_blueprints(app: Flask) -> None:
     from csa.accounts.account_views import bp as account_bp
     from csa.accounts.views import bp as auth_bp
     from csa.calendar.views import bp as calendar_bp
+    from csa.changes.views import bp as changes_bp
     from csa.harvest.views import bp as harvest_bp
     from csa.main.views import bp as main_bp
     from csa.register.views import bp as register_bp
@@ -198,6 +199,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(rounds_bp, url_prefix="/rounds")
     app.register_blueprint(share_bp, url_prefix="/share")
     app.register_blueprint(sheets_bp, url_prefix="/sheets")
+    app.register_blueprint(changes_bp, url_prefix="/changes")
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -244,3 +244,31 @@ def places_taken_from(
         )
     )
     return max(places_taken_on(site.id, season.id, d, without) for d in sorted(dates))
+
+
+def terms_over(membership: Membership, days: Collection[date]) -> dict[date, InForce]:
+    """One membership's terms on each of several days (its rounds), from one query of its
+    approved changes."""
+    changes = db.session.execute(
+        select(MembershipChange, ShareType, PickupSite)
+        .join(ShareType, ShareType.id == MembershipChange.share_type_id)
+        .join(PickupSite, PickupSite.id == MembershipChange.site_id)
+        .where(
+            MembershipChange.membership_id == membership.id,
+            MembershipChange.state == ChangeState.APPROVED,
+        )
+        .order_by(MembershipChange.effective, MembershipChange.id)
+    ).all()
+    own = InForce.own(membership)
+    if not changes:
+        return dict.fromkeys(days, own)
+    steps = [(c.effective, InForce(membership, st, c.shares, site)) for c, st, site in changes]
+    out = {}
+    for day in days:
+        found = own
+        for effective, terms in steps:
+            if effective > day:
+                break
+            found = terms
+        out[day] = found
+    return out

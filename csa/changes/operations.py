@@ -98,15 +98,9 @@ def check_change(
     data: ChangeData,
     today: date,
     now: datetime,
-    *,
-    pending_ok: bool = False,
 ) -> InForce:
     """Refuse a change that breaks a rule (with the field it concerns); return the terms in
-    force on the effective date, which the change replaces. Reads only.
-
-    :param pending_ok: a request waiting for a decision does not stop this one (a
-        coordinator's own entry, or the approval of that very request).
-    """
+    force on the effective date, which the change replaces. Reads only."""
     if membership.status not in OCCUPYING:
         raise ValidationFailed(_("Only an active or paused membership can be changed."))
     if not 1 <= data.shares <= MAX_SHARES:
@@ -141,10 +135,6 @@ def check_change(
                     capacity=data.site.capacity,
                 ),
             )
-    if not pending_ok and pending_of(membership) is not None:
-        raise ValidationFailed(
-            _("A change is waiting for a decision already: withdraw it before asking again.")
-        )
     return before
 
 
@@ -182,8 +172,12 @@ def _new_change(
 def request_change(
     membership: Membership, data: ChangeData, user: User, today: date, now: datetime
 ) -> MembershipChange:
-    """A member asks for new terms from a coming round; a coordinator decides."""
+    """A member asks for new terms from a coming round; a coordinator decides. A request
+    still waiting is withdrawn by the new one (one request waits at a time)."""
     check_change(membership, data, today, now)
+    waiting = pending_of(membership)
+    if waiting is not None:
+        _decide(waiting, ChangeState.WITHDRAWN, None)
     return _new_change(membership, data, user, ChangeState.REQUESTED)
 
 
@@ -192,7 +186,7 @@ def enter_change(
 ) -> MembershipChange:
     """A coordinator enters a change: approved at once, by them (audited as decided_by), and
     the household is told."""
-    check_change(membership, data, today, now, pending_ok=True)
+    check_change(membership, data, today, now)
     change = _new_change(membership, data, user, ChangeState.APPROVED)
     _tell(change)
     return change
@@ -226,7 +220,7 @@ def approve(change: MembershipChange, user: User, today: date, now: datetime) ->
     if change.state != ChangeState.REQUESTED:
         raise Conflict(_("This request was decided or withdrawn meanwhile."))
     data = ChangeData(change.effective, change.share_type, change.shares, change.site)
-    check_change(change.membership, data, today, now, pending_ok=True)
+    check_change(change.membership, data, today, now)
     _decide(change, ChangeState.APPROVED, user)
     _tell(change)
 

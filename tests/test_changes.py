@@ -490,3 +490,21 @@ def test_member_withdraws_and_coordinator_enters_a_change_directly(
     assert f"/changes/membership/{ada.id}" in client.get(
         f"/register/members/{ada.member_id}"
     ).get_data(as_text=True)
+
+
+def test_calendar_counts_and_the_members_feed_follow_the_change(db, farm, client):
+    ada = add_member(farm, name="Ada", shares=2)
+    add_member(farm, name="Bob")
+    thursdays = rounds(db, [d + timedelta(days=2) for d in TUESDAYS[:4]])
+    svc.enter_change(ada, data(TUESDAYS[2], farm.half, 3, farm.thursday), None, TODAY, NOW)
+    db.session.commit()
+    shares = {r.round.date: r.shares for r in lifecycle.calendar(TUESDAYS[0], thursdays[-1].date)}
+    assert [shares[d] for d in TUESDAYS[:4]] == [3, 3, 1, 1]
+    assert [shares[r.date] for r in thursdays] == [0, 0, 3, 3]
+    feed = client.get(f"/calendar/feed/{ada.member.calendar_token}.ics").get_data(as_text=True)
+    assert f"round-{thursdays[2].id}-membership-{ada.id}" in feed
+    assert f"round-{thursdays[1].id}-membership-{ada.id}" not in feed
+    first_tuesday = db.session.scalar(select(Round.id).where(Round.date == TUESDAYS[0]))
+    third_tuesday = db.session.scalar(select(Round.id).where(Round.date == TUESDAYS[2]))
+    assert f"round-{first_tuesday}-membership-{ada.id}" in feed
+    assert f"round-{third_tuesday}-membership-{ada.id}" not in feed

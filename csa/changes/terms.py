@@ -272,3 +272,47 @@ def terms_over(membership: Membership, days: Collection[date]) -> dict[date, InF
             found = terms
         out[day] = found
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """An approved change as plain ids: from `effective` on, these terms."""
+
+    effective: date
+    share_type_id: int
+    shares: int
+    site_id: int
+
+
+def approved_steps(membership_ids: Collection[int]) -> dict[int, list[Step]]:
+    """Every approved change of these memberships, in the order they take effect (one
+    query), for pages that look at many rounds at once (the calendar)."""
+    if not membership_ids:
+        return {}
+    out: dict[int, list[Step]] = {}
+    for mid, effective, type_id, shares, site_id in db.session.execute(
+        select(
+            MembershipChange.membership_id,
+            MembershipChange.effective,
+            MembershipChange.share_type_id,
+            MembershipChange.shares,
+            MembershipChange.site_id,
+        )
+        .where(
+            MembershipChange.state == ChangeState.APPROVED,
+            MembershipChange.membership_id.in_(list(membership_ids)),
+        )
+        .order_by(MembershipChange.effective, MembershipChange.id)
+    ):
+        out.setdefault(mid, []).append(Step(effective, type_id, shares, site_id))
+    return out
+
+
+def step_on(membership: Membership, steps: list[Step], day: date) -> Step:
+    """The terms of a membership on a day, from its approved changes (`approved_steps`)."""
+    found = Step(membership.start, membership.share_type_id, membership.shares, membership.site_id)
+    for step in steps:
+        if step.effective > day:
+            break
+        found = step
+    return found

@@ -21,7 +21,7 @@ from csa.changes import operations as svc
 from csa.changes import views as change_views
 from csa.changes.terms import in_force, in_force_one, places_taken_from
 from csa.core.allocation import Claimant, CropHarvest, split_round
-from csa.errors import FieldError
+from csa.errors import FieldError, ValidationFailed
 from csa.models import (
     Allocation,
     ChangeState,
@@ -508,3 +508,32 @@ def test_calendar_counts_and_the_members_feed_follow_the_change(db, farm, client
     third_tuesday = db.session.scalar(select(Round.id).where(Round.date == TUESDAYS[2]))
     assert f"round-{first_tuesday}-membership-{ada.id}" in feed
     assert f"round-{third_tuesday}-membership-{ada.id}" not in feed
+
+
+def test_the_registers_capacity_counts_a_household_at_the_site_it_moved_to(db, farm):
+    from csa.models import Member, MembershipStatus
+    from csa.register import operations as register
+    from csa.register.waiting import places_taken
+
+    farm.thursday.weekday = 1
+    add_member(farm, name="Hall 1", site=farm.thursday)
+    add_member(farm, name="Hall 2", site=farm.thursday)
+    mover = add_member(farm, name="Mover")
+    assert places_taken(farm.thursday.id, farm.season.id) == 2
+    svc.enter_change(mover, data(TUESDAYS[3], farm.full, 1, farm.thursday), None, TODAY, NOW)
+    db.session.commit()
+    assert places_taken(farm.thursday.id, farm.season.id) == 3  # full from round 4 on
+    newcomer = Member(name="Newcomer", email="new@example.org")
+    db.session.add(newcomer)
+    db.session.flush()
+    terms = register.MembershipData(
+        season=farm.season,
+        share_type=farm.full,
+        site=farm.thursday,
+        shares=1,
+        start=None,
+        end=None,
+        status=MembershipStatus.ACTIVE,
+    )
+    with pytest.raises(ValidationFailed):
+        register.create_membership(newcomer, terms)

@@ -231,19 +231,27 @@ def places_taken_from(
 ) -> int:
     """The most places taken at a site on any day from a date to the season's end: the
     counts change only on the effective dates of approved changes, so those are checked."""
+    return peak_places_taken(site.id, season.id, from_date, without)
+
+
+def peak_places_taken(
+    site_id: int, season_id: int, from_date: date = date.min, without: int | None = None
+) -> int:
+    """`places_taken_from` by ids; from the start of the season by default, which without
+    any approved change is the plain count of the memberships at the site."""
     dates = {from_date} | set(
         db.session.scalars(
             select(MembershipChange.effective)
             .join(Membership, Membership.id == MembershipChange.membership_id)
             .where(
-                Membership.season_id == season.id,
+                Membership.season_id == season_id,
                 MembershipChange.state == ChangeState.APPROVED,
                 MembershipChange.effective > from_date,
             )
             .distinct()
         )
     )
-    return max(places_taken_on(site.id, season.id, d, without) for d in sorted(dates))
+    return max(places_taken_on(site_id, season_id, d, without) for d in sorted(dates))
 
 
 def terms_over(membership: Membership, days: Collection[date]) -> dict[date, InForce]:

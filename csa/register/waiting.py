@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from csa.changes.terms import peak_places_taken
 from csa.errors import ValidationFailed
 from csa.extensions import db
-from csa.models import OCCUPYING, Membership, MembershipStatus, PickupSite, Season
+from csa.models import Membership, MembershipStatus, PickupSite, Season
 
 
 def waiting_list(site_id: int, season_id: int) -> list[Membership]:
@@ -78,17 +79,10 @@ def move(membership: Membership, steps: int) -> None:
 
 
 def places_taken(site_id: int, season_id: int) -> int:
-    """Memberships holding a place at a site in a season (active and paused ones)."""
-    return (
-        db.session.scalar(
-            select(func.count(Membership.id)).where(
-                Membership.site_id == site_id,
-                Membership.season_id == season_id,
-                Membership.status.in_(OCCUPYING),
-            )
-        )
-        or 0
-    )
+    """Memberships holding a place at a site in a season (active and paused ones), each at
+    the site in force, on the season's busiest day (csa/changes/terms.py: a change of site
+    frees the old place and takes the new one from its effective date)."""
+    return peak_places_taken(site_id, season_id)
 
 
 def free_places(site: PickupSite, season: Season) -> int:

@@ -120,6 +120,10 @@ class InForce:
         return self.membership.season_id
 
     @property
+    def season(self) -> Season:
+        return self.membership.season
+
+    @property
     def start(self) -> date:
         return self.membership.start
 

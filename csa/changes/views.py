@@ -133,6 +133,8 @@ def mine() -> ResponseReturnValue:
     today, now = farm_today(), utcnow()
     rounds = svc.effective_rounds(membership, today, now)
     terms = _choices(form, membership, rounds)
+    if form.is_submitted() and not rounds:
+        flash(_("No coming round of your contract can take a change now."), "error")
     if form.validate_on_submit():
         try:
             change = svc.request_change(membership, _data(form), current_user, today, now)
@@ -295,6 +297,8 @@ def membership(membership_id: int) -> ResponseReturnValue:
     today, now = farm_today(), utcnow()
     rounds = svc.effective_rounds(ms, today, now)
     terms = _choices(form, ms, rounds)
+    if form.is_submitted() and not rounds:
+        flash(_("No coming round of this contract can take a change now."), "error")
     if form.validate_on_submit():
         try:
             change = svc.enter_change(ms, _data(form), current_user, today, now)

@@ -537,3 +537,30 @@ def test_the_registers_capacity_counts_a_household_at_the_site_it_moved_to(db, f
     )
     with pytest.raises(ValidationFailed):
         register.create_membership(newcomer, terms)
+
+
+def test_a_locked_round_keeps_its_stored_split_and_its_terms(db, farm):
+    ada = add_member(farm, name="Ada")
+    add_member(farm, name="Bob")
+    first = db.session.scalar(select(Round).where(Round.date == TUESDAYS[0]))
+    harvest(db, first, farm.pumpkins, 7_000)
+    db.session.commit()
+    assert lifecycle.lock_round(first)
+    db.session.commit()
+
+    def stored():
+        return sorted(
+            db.session.execute(
+                select(Allocation.membership_id, Allocation.units, Allocation.entitled_num)
+            ).all()
+        )
+
+    before = stored()
+    svc.enter_change(ada, data(TUESDAYS[1], farm.family, 2, farm.thursday), None, TODAY, NOW)
+    db.session.commit()
+    assert stored() == before
+    shown = round_split(first).memberships[ada.id]
+    assert (shown.share_type.name, shown.shares, shown.site.name) == ("Full", 1, "Old Mill")
+    # No change may start on or before a locked round.
+    with pytest.raises(FieldError):
+        svc.enter_change(ada, data(TUESDAYS[0], farm.half, 1, farm.tuesday), None, TODAY, NOW)

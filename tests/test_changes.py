@@ -564,3 +564,22 @@ def test_a_locked_round_keeps_its_stored_split_and_its_terms(db, farm):
     # No change may start on or before a locked round.
     with pytest.raises(FieldError):
         svc.enter_change(ada, data(TUESDAYS[0], farm.half, 1, farm.tuesday), None, TODAY, NOW)
+
+
+def test_the_register_shows_the_terms_in_force_today(
+    db, farm, make_user, auth, client, monkeypatch
+):
+    from csa.register import views as register_views
+
+    ada = add_member(farm, name="Ada")
+    svc.enter_change(ada, data(TUESDAYS[2], farm.half, 2, farm.thursday), None, TODAY, NOW)
+    coord = make_user(Role.COORDINATOR)
+    db.session.commit()
+    auth.login(coord.email)
+    monkeypatch.setattr(register_views, "farm_today", lambda: TUESDAYS[1])
+    row = client.get(f"/register/members/{ada.member_id}").get_data(as_text=True)
+    assert "Old Mill" in row
+    assert "Town Hall" not in row
+    monkeypatch.setattr(register_views, "farm_today", lambda: TUESDAYS[2])
+    row = client.get(f"/register/members/{ada.member_id}").get_data(as_text=True)
+    assert "Town Hall" in row

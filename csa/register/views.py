@@ -28,6 +28,7 @@ from werkzeug.utils import secure_filename
 
 from csa.accounts import operations as accounts
 from csa.accounts.invitations import show_invitation
+from csa.changes.terms import in_force
 from csa.errors import ValidationFailed
 from csa.extensions import db
 from csa.models import (
@@ -50,6 +51,7 @@ from csa.register.forms import (
     NewMembershipForm,
     RegisterFilterForm,
 )
+from csa.rounds.lifecycle import farm_today
 from csa.ui.access import STAFF, roles
 from csa.ui.args import id_arg, page_arg, parse_id
 from csa.ui.formatting import weekday_name
@@ -392,8 +394,14 @@ def member(member_id: int) -> ResponseReturnValue:
             db.session.commit()
             flash(_("%(name)s is saved.", name=household.name), "success")
             return redirect(url_for("register.member", member_id=household.id))
+    # Each membership's share type, count and site in force today (csa/changes/terms.py).
+    terms_today = in_force(farm_today(), [m.id for m in household.memberships])
     return render_template(
-        "register/member.html", member=household, form=form, action_form=EmptyForm()
+        "register/member.html",
+        member=household,
+        form=form,
+        action_form=EmptyForm(),
+        terms_today=terms_today,
     ), _status(form)
 
 

@@ -180,6 +180,7 @@ def register_blueprints(app: Flask) -> None:
     from csa.accounts.account_views import bp as account_bp
     from csa.accounts.views import bp as auth_bp
     from csa.calendar.views import bp as calendar_bp
+    from csa.changes.views import bp as changes_bp
     from csa.harvest.views import bp as harvest_bp
     from csa.main.views import bp as main_bp
     from csa.privacy.views import bp as privacy_bp
@@ -206,6 +207,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(privacy_bp, url_prefix="/privacy")
     app.register_blueprint(signup_bp)  # /join/ (public) and /signup/ (coordinators)
     app.register_blueprint(renewal_bp, url_prefix="/renewal")
+    app.register_blueprint(changes_bp, url_prefix="/changes")
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -13,6 +13,7 @@ from fractions import Fraction
 from sqlalchemy import func, select
 
 from csa.accounts import operations as accounts
+from csa.core.clock import utcnow
 from csa.extensions import db
 from csa.models import (
     Crop,
@@ -260,6 +261,7 @@ def load_demo(today: date | None = None) -> str:
     _load_signup(season, memberships)
     renewals = _load_renewals(today, season, memberships)
     _load_holds(today, memberships)
+    _load_changes(today, memberships, [t for t in types if isinstance(t, ShareType)])
     return (
         f"Demo farm loaded: season {start}..{end}, {len(memberships)} memberships, "
         f"{len(sites)} sites, {len(CROPS)} crops, {locked} locked rounds, "
@@ -374,6 +376,43 @@ def _load_comembers(household: Member) -> None:
             member=household,
         )
         partner.locale = "pl"
+
+
+# --- changes (issue 11) ---
+
+
+def _load_changes(today: date, memberships: list[Membership], types: list[ShareType]) -> None:
+    """One household's approved change from a coming round, and the demo member's request
+    waiting for a coordinator (both on /changes/requests; the request on its /changes/)."""
+    from csa.changes.terms import InForce
+    from csa.models import ChangeState, MembershipChange, Round
+    from csa.rounds.split import sites_serving
+
+    coordinator = db.session.scalar(select(User).where(User.email == "coordinator@demo.farm"))
+    member_user = db.session.scalar(select(User).where(User.email == "member@demo.farm"))
+    coming = list(db.session.scalars(select(Round).where(Round.date > today).order_by(Round.date)))
+    plans = [(memberships[1], 1, ChangeState.APPROVED), (memberships[0], 1, ChangeState.REQUESTED)]
+    for membership, nth, state in plans:
+        own = [r for r in coming if membership.site in sites_serving(r.schedule_date)]
+        if len(own) <= nth:
+            continue
+        terms = InForce.own(membership)
+        other = next(t for t in types if t.id != terms.share_type_id)
+        approved = state == ChangeState.APPROVED
+        who = coordinator if approved else member_user
+        db.session.add(
+            MembershipChange(
+                membership_id=membership.id,
+                effective=own[nth].date,
+                share_type_id=other.id,
+                shares=terms.shares,
+                site_id=terms.site_id,
+                state=state,
+                requested_by_id=who.id if who else None,
+                decided_by_id=coordinator.id if coordinator and approved else None,
+                decided_at=utcnow() if approved else None,
+            )
+        )
     db.session.flush()
 
 

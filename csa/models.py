@@ -818,6 +818,53 @@ class HoldLog(Model):
     membership: Mapped[Membership] = relationship()
 
 
+# --- changes (issue 11) ---
+
+
+class ChangeState(enum.StrEnum):
+    """Where a change of a membership's terms stands (csa/changes/operations.py)."""
+
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    DECLINED = "declined"
+    WITHDRAWN = "withdrawn"
+
+
+class MembershipChange(Model):
+    """New terms (share type, count, site) for a membership from an effective date on.
+
+    The membership's own columns stay the terms at its start; the terms in force on a date
+    are those of its latest approved change effective on or before it (csa/changes/terms.py).
+    Each change holds the whole terms, not only what changed, so one row answers.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), index=True)
+    effective: Mapped[date] = mapped_column(Date)  # the date of the first round it applies to
+    share_type_id: Mapped[int] = mapped_column(ForeignKey("share_type.id"))
+    shares: Mapped[int] = mapped_column(Integer)
+    site_id: Mapped[int] = mapped_column(ForeignKey("pickup_site.id"))
+    state: Mapped[ChangeState] = mapped_column(
+        _enum(ChangeState, "change_state"), default=ChangeState.REQUESTED
+    )
+    reason: Mapped[str] = mapped_column(String(NOTE_MAX), default="")  # a decline's reason
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    requested_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    membership: Mapped[Membership] = relationship()
+    share_type: Mapped[ShareType] = relationship()
+    site: Mapped[PickupSite] = relationship()
+    requested_by: Mapped[User | None] = relationship(foreign_keys=[requested_by_id])
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
+
+    __table_args__ = (
+        CheckConstraint("shares > 0", name="change_shares_positive"),
+        Index("ix_membership_change_in_force", "state", "effective"),
+    )
+
+
 def memberships_on(on_date: date) -> select:  # type: ignore[valid-type]
     """Select the memberships active on a date (status active, within start..end)."""
     return select(Membership).where(

@@ -227,6 +227,27 @@ def build_world(make_user: Any) -> World:
             by_id=users["coordinator"].id,
         )
     )
+    # --- changes (issue 11): a request of each household waiting for a decision, so the
+    # member's withdraw form, the coordinator's approve and decline forms and the change
+    # forms (member's /changes/, staff's /changes/membership/<id>) are on pages served.
+    from csa.models import ChangeState, MembershipChange
+
+    waiting_changes = [
+        MembershipChange(
+            membership_id=m.id,
+            effective=open_day,
+            share_type_id=farm.half.id,
+            shares=2,
+            site_id=farm.tuesday.id,
+            state=ChangeState.REQUESTED,
+            requested_by_id=users[who].id,
+        )
+        for m, who in ((a, "member_a"), (b, "member_b"))
+    ]
+    db.session.add_all(waiting_changes)
+    # The change form offers the farm's share types: B's own stays B's (no longer offered).
+    b_share.active = False
+    db.session.commit()
     invited = make_user(Role.FARMER, email="invited@example.org", password=None)
     forgetful = make_user(Role.FARMER, email="forgetful@example.org")
     make_user(Role.FARMER, email="gone@example.org").active = False
@@ -262,6 +283,7 @@ def build_world(make_user: Any) -> World:
         "entry_id": db.session.scalar(
             select(HarvestEntry.id).where(HarvestEntry.round_id == open_.id)
         ),
+        "change_id": waiting_changes[1].id,  # B's request
         "item_id": 1,
         "message_id": 1,
         "request_id": deletion.id,

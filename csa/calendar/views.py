@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 
 from csa.calendar import ical
 from csa.calendar.forms import CancelForm, MoveForm
+from csa.changes.terms import terms_over
 from csa.core.clock import to_local
 from csa.errors import ValidationFailed
 from csa.extensions import db
@@ -349,8 +350,9 @@ def _member_events(member: Member, today: date) -> list[ical.Event]:
     }
     events = []
     for m in memberships:
-        site = m.site
+        terms = terms_over(m, {r.date for r in rounds})  # the site in force on each date
         for r in rounds:
+            site = terms[r.date].site
             if not (m.start <= r.date <= m.end and site.serves(r.schedule_date)):
                 continue
             cancelled = r.status == RoundStatus.CANCELLED

@@ -15,6 +15,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from csa.changes.terms import InForce
 from csa.core.clock import utcnow
 from csa.extensions import db
 from csa.models import (
@@ -110,7 +111,7 @@ def notify_moved(round_: Round, old_date: date) -> int:
     once; a second move of the same round is a new notice.
     """
     sites = sites_serving(round_.schedule_date)
-    told: dict[int, Membership] = {}
+    told: dict[int, InForce] = {}
     for day in (old_date, round_.date):
         for membership in eligible_memberships(day, sites):
             told.setdefault(membership.id, membership)

@@ -29,6 +29,7 @@ from werkzeug.utils import secure_filename
 from csa.accounts import household as comembers
 from csa.accounts import operations as accounts
 from csa.accounts.invitations import show_invitation
+from csa.changes.terms import in_force
 from csa.errors import ValidationFailed
 from csa.extensions import db
 from csa.models import (
@@ -421,6 +422,8 @@ def _member_page(
         hold_form=hold_form or StaffHoldForm(prefix="hold", formdata=None),
         hold_membership=share_queries.current_membership(household, today),
         hold_log=queries.hold_log(household),
+        # Each membership's share type, count and site in force today (csa/changes/terms.py).
+        terms_today=in_force(today, [m.id for m in household.memberships]),
     )
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from csa.changes.terms import peak_places_taken
 from csa.errors import ValidationFailed
 from csa.extensions import db
 from csa.models import (
-    OCCUPYING,
     Membership,
     MembershipStatus,
     PickupSite,
@@ -86,16 +86,11 @@ def move(membership: Membership, steps: int) -> None:
 
 
 def places_taken(site_id: int, season_id: int) -> int:
-    """Places held at a site in a season: active and paused memberships, and pending renewal
-    invitations choosing that site for that season (csa/renewal/ keeps them). An expired or
-    declined renewal stops counting, so its place goes back to the waiting list by itself."""
-    memberships = db.session.scalar(
-        select(func.count(Membership.id)).where(
-            Membership.site_id == site_id,
-            Membership.season_id == season_id,
-            Membership.status.in_(OCCUPYING),
-        )
-    )
+    """Places held at a site in a season: active and paused memberships, each at the site in
+    force, on the season's busiest day (csa/changes/terms.py: a change of site frees the old
+    place and takes the new one from its effective date), and pending renewal invitations
+    choosing that site for that season (csa/renewal/ keeps them). An expired or declined
+    renewal stops counting, so its place goes back to the waiting list by itself."""
     renewals = db.session.scalar(
         select(func.count(Renewal.id)).where(
             Renewal.site_id == site_id,
@@ -103,7 +98,7 @@ def places_taken(site_id: int, season_id: int) -> int:
             Renewal.state == RenewalState.INVITED,
         )
     )
-    return (memberships or 0) + (renewals or 0)
+    return peak_places_taken(site_id, season_id) + (renewals or 0)
 
 
 def free_places(site: PickupSite, season: Season) -> int:

@@ -1,9 +1,9 @@
 """When an open round's split must be computed again: data versions and small caches.
 
 The split of an open round depends on its harvest totals, holds, opt-outs, memberships,
-share types, sites, crops, rounds (status, date, move) and the locked allocations of
-earlier rounds (the balances). Every write to one of those tables but the harvest bumps
-one counter row, `data_version`, in the same transaction: generically, through session
+membership changes, share types, sites, crops, rounds (status, date, move) and the locked
+allocations of earlier rounds (the balances). Every write to one of those tables but the
+harvest bumps one counter row, `data_version`, in the same transaction: generically, through session
 events, so a write added later by any module bumps it without remembering to:
 
 * `before_flush` sees new, changed and deleted ORM instances of those models;
@@ -46,6 +46,7 @@ TRACKED_TABLES = frozenset(
         "crop",
         "hold",
         "membership",
+        "membership_change",  # the terms in force on a date (csa/changes/terms.py)
         "opt_out",
         "pickup_site",
         "round",

@@ -16,6 +16,7 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 from sqlalchemy import delete, func, or_, select, update
 
+from csa.changes.terms import approved_steps, step_on
 from csa.core.clock import to_local, utcnow
 from csa.core.schedule import CutoffRule, cutoff_at, round_dates
 from csa.errors import ValidationFailed
@@ -300,19 +301,22 @@ def calendar(first: date, last: date) -> list[CalendarRow]:
             )
         ).all()
     )
+    steps = approved_steps([m.id for m in memberships])  # the terms in force per round
     rows = []
     for r in rounds:
         served = sorted(
             (s for s in sites if s.serves(r.schedule_date)), key=lambda s: s.name.lower()
         )
         served_ids = {s.id for s in served}
-        eligible = [
-            m for m in memberships if m.site_id in served_ids and m.start <= r.date <= m.end
-        ]
-        holds = sum((m.id, r.date) in held for m in eligible)
-        rows.append(
-            CalendarRow(r, served, sum(m.shares for m in eligible), holds, harvested.get(r.id, 0))
-        )
+        terms = {
+            m.id: step_on(m, steps.get(m.id, []), r.date)
+            for m in memberships
+            if m.start <= r.date <= m.end
+        }
+        eligible = [mid for mid, t in terms.items() if t.site_id in served_ids]
+        holds = sum((mid, r.date) in held for mid in eligible)
+        shares = sum(terms[mid].shares for mid in eligible)
+        rows.append(CalendarRow(r, served, shares, holds, harvested.get(r.id, 0)))
     return rows
 
 

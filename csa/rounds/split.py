@@ -17,8 +17,8 @@ from fractions import Fraction
 
 from flask_babel import gettext as _
 from sqlalchemy import and_, func, insert, select
-from sqlalchemy.orm import joinedload
 
+from csa.changes.terms import InForce, in_force, sites_at, weights_at
 from csa.core.allocation import (
     Claimant,
     CropHarvest,
@@ -45,7 +45,6 @@ from csa.models import (
     PickupSite,
     Round,
     RoundSurplus,
-    ShareType,
 )
 from csa.rounds.freshness import carried_balances, live_split_inputs, live_splits
 
@@ -103,7 +102,8 @@ class RoundSplit:
 
     round: Round
     sites: list[PickupSite]
-    memberships: dict[int, Membership]  # every membership with a part in the round
+    # every membership with a part in the round, with its terms in force on the round's date
+    memberships: dict[int, InForce]
     crops: dict[int, Crop]
     harvested: dict[int, int]  # crop_id -> milli
     splits: dict[int, CropSplit]  # crop_id -> split
@@ -132,7 +132,7 @@ class RoundSplit:
         return sorted(self.crops.values(), key=lambda c: c.name.lower())
 
     @property
-    def membership_list(self) -> list[Membership]:
+    def membership_list(self) -> list[InForce]:
         return sorted(
             self.memberships.values(),
             key=lambda m: (place_key(m.site.name, m.site_id), person_key(m.member.name, m.id)),
@@ -184,50 +184,27 @@ def sites_serving(on_date: date) -> list[PickupSite]:
     return sorted((s for s in sites if s.serves(on_date)), key=lambda s: s.name.lower())
 
 
-def eligible_memberships(on_date: date, sites: list[PickupSite]) -> list[Membership]:
-    """Memberships active on the date at a site that serves it (holds are applied later)."""
+def eligible_memberships(on_date: date, sites: list[PickupSite]) -> list[InForce]:
+    """Memberships active on the date whose site in force then serves it (holds are applied
+    later), with their terms on that date (csa/changes/terms.py)."""
     if not sites:
         return []
-    return list(
-        db.session.scalars(
-            select(Membership)
-            .options(
-                joinedload(Membership.member),
-                joinedload(Membership.share_type),
-                joinedload(Membership.site),
-            )
-            .where(
-                Membership.status == MembershipStatus.ACTIVE,
-                Membership.start <= on_date,
-                Membership.end >= on_date,
-                Membership.site_id.in_([s.id for s in sites]),
-            )
-        ).unique()
-    )
+    return list(in_force(on_date, weights_at(on_date, [s.id for s in sites])).values())
 
 
-def holds_at(round_: Round, site_ids: Collection[int]) -> list[tuple[Membership, HoldMode]]:
+def holds_at(round_: Round, site_ids: Collection[int]) -> list[tuple[InForce, HoldMode]]:
     """Memberships on hold for a round at these sites (a stored split omits those whose share
     went to the others, so pages and sheets ask for them separately)."""
     if not site_ids:
         return []
-    rows = db.session.execute(
-        select(Hold.mode, Membership)
-        .join(Membership, Membership.id == Hold.membership_id)
-        .options(
-            joinedload(Membership.member),
-            joinedload(Membership.share_type),
-            joinedload(Membership.site),
-        )
-        .where(
-            Hold.round_date == round_.date,
-            Membership.status == MembershipStatus.ACTIVE,
-            Membership.start <= round_.date,
-            Membership.end >= round_.date,
-            Membership.site_id.in_(list(site_ids)),
-        )
-    ).all()
-    return [(m, mode) for mode, m in rows]
+    modes = dict(
+        db.session.execute(
+            select(Hold.membership_id, Hold.mode).where(Hold.round_date == round_.date)
+        ).all()
+    )
+    eligible = weights_at(round_.date, site_ids)
+    placed = in_force(round_.date, [mid for mid in modes if mid in eligible])
+    return [(m, modes[mid]) for mid, m in placed.items()]
 
 
 def harvest_totals(round_: Round) -> dict[int, int]:
@@ -339,21 +316,8 @@ def _read_inputs(round_: Round) -> LiveInputs:
     sites = sites_serving(round_.schedule_date)
     site_ids = tuple(s.id for s in sites)
     on_date = round_.date
-    weights: dict[int, int] = {}
-    if site_ids:
-        weights = {
-            mid: shares * weight
-            for mid, shares, weight in db.session.execute(
-                select(Membership.id, Membership.shares, ShareType.weight_milli)
-                .join(ShareType, ShareType.id == Membership.share_type_id)
-                .where(
-                    Membership.status == MembershipStatus.ACTIVE,
-                    Membership.start <= on_date,
-                    Membership.end >= on_date,
-                    Membership.site_id.in_(site_ids),
-                )
-            )
-        }
+    # The share type, count and site in force on the round's date (one query for all).
+    weights = weights_at(on_date, site_ids)
     holds = {
         mid: mode
         for mid, mode in db.session.execute(
@@ -417,21 +381,9 @@ def live_split(round_: Round) -> LiveSplit:
     return live_splits.get_or_compute(key, lambda: _compute_live(round_, harvested=harvested))
 
 
-def _memberships(ids: Collection[int]) -> dict[int, Membership]:
-    if not ids:
-        return {}
-    return {
-        m.id: m
-        for m in db.session.scalars(
-            select(Membership)
-            .options(
-                joinedload(Membership.member),
-                joinedload(Membership.share_type),
-                joinedload(Membership.site),
-            )
-            .where(Membership.id.in_(list(ids)))
-        ).unique()
-    }
+def _memberships(on_date: date, ids: Collection[int]) -> dict[int, InForce]:
+    """The memberships with the terms in force on the round's date."""
+    return in_force(on_date, ids)
 
 
 def _crops(ids: Collection[int]) -> dict[int, Crop]:
@@ -455,7 +407,7 @@ def compute_split(round_: Round, extra: dict[int, int] | None = None) -> RoundSp
     return RoundSplit(
         round_,
         sites,
-        _memberships(live.membership_ids),
+        _memberships(round_.date, live.membership_ids),
         _crops(live.harvested),
         dict(live.harvested),
         live.splits,
@@ -506,7 +458,7 @@ def stored_split(round_: Round) -> RoundSplit:
     with_cells = {mid for mid, *_rest in rows}
     served = {s.id for s in sites_serving(round_.schedule_date)}
     holds = _locked_holds(round_, with_cells, served)
-    memberships = _memberships(with_cells | holds.keys())
+    memberships = _memberships(round_.date, with_cells | holds.keys())
     sites = sorted({m.site for m in memberships.values()}, key=lambda s: s.name.lower())
     cells = {(mid, cid) for mid, cid, *_rest in rows}
     # A claimant gets a cell of every crop split, even of 0 units: a missing one is an opt-out.
@@ -524,21 +476,20 @@ def stored_split(round_: Round) -> RoundSplit:
 def _locked_holds(
     round_: Round, with_cells: Collection[int], served: Collection[int]
 ) -> dict[int, HoldMode]:
-    """Holds on a locked round: of memberships with cells, or active then at a served site."""
-    return {
-        mid: mode
-        for mid, mode, site_id in db.session.execute(
-            select(Hold.membership_id, Hold.mode, Membership.site_id)
-            .join(Membership, Membership.id == Hold.membership_id)
-            .where(
-                Hold.round_date == round_.date,
-                Membership.status == MembershipStatus.ACTIVE,
-                Membership.start <= round_.date,
-                Membership.end >= round_.date,
-            )
+    """Holds on a locked round: of memberships with cells, or active then at a served site
+    (the site in force on the round's date)."""
+    rows = db.session.execute(
+        select(Hold.membership_id, Hold.mode)
+        .join(Membership, Membership.id == Hold.membership_id)
+        .where(
+            Hold.round_date == round_.date,
+            Membership.status == MembershipStatus.ACTIVE,
+            Membership.start <= round_.date,
+            Membership.end >= round_.date,
         )
-        if mid in with_cells or site_id in served
-    }
+    ).all()
+    sites = sites_at(round_.date, [mid for mid, _mode in rows if mid not in with_cells])
+    return {mid: mode for mid, mode in rows if mid in with_cells or sites.get(mid) in served}
 
 
 def round_split(round_: Round) -> RoundSplit:

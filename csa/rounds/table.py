@@ -9,9 +9,10 @@ from babel import numbers
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 
+from csa.changes.terms import InForce
 from csa.core.allocation import Share
 from csa.core.names import person_key, place_key
-from csa.models import MILLI, Crop, HoldMode, Membership, PickupSite, ShareType
+from csa.models import MILLI, Crop, HoldMode, PickupSite, ShareType
 from csa.rounds.split import RoundSplit
 from csa.ui.formatting import unit_label
 
@@ -20,7 +21,7 @@ from csa.ui.formatting import unit_label
 class Row:
     """One membership's line: a cell per crop (None where it has no part of that crop)."""
 
-    membership: Membership
+    membership: InForce  # with the terms in force on the round's date
     hold: HoldMode | None
     cells: list[Share | None]
 
@@ -55,7 +56,7 @@ class RoundTable:
     allocated: list[int]
     donated: list[int]
     surplus: list[int]
-    on_hold: list[tuple[Membership, HoldMode]]
+    on_hold: list[tuple[InForce, HoldMode]]
 
     @property
     def row_count(self) -> int:

@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 from sqlalchemy import Select, select
 from sqlalchemy.orm import joinedload
 
+from csa.changes.terms import InForce, in_force_one, terms_over
 from csa.core.allocation import Share
 from csa.core.clock import utcnow
 from csa.extensions import db
@@ -100,8 +101,13 @@ def membership_rounds(membership: Membership) -> list[Round]:
             select(Allocation.round_id).where(Allocation.membership_id == membership.id).distinct()
         )
     )
-    rhythm = membership.site.rhythm
-    chosen = {r.id: r for r in in_range if rhythm.serves(r.schedule_date) or r.id in given}
+    # The site in force on each round's date decides (a change may move the household).
+    terms = terms_over(membership, {r.date for r in in_range})
+    chosen = {
+        r.id: r
+        for r in in_range
+        if terms[r.date].site.rhythm.serves(r.schedule_date) or r.id in given
+    }
     missing = given - chosen.keys()
     if missing:
         extra = db.session.scalars(select(Round).where(Round.id.in_(missing)))
@@ -349,6 +355,7 @@ class ShareOverview:
     membership: Membership
     today: date
     current: RoundLine | None
+    terms: InForce  # share type, count and site in force for this round (csa/changes/terms.py)
     current_shares: list[Share]
     upcoming: list[RoundLine]
     past: list[RoundLine]
@@ -381,6 +388,7 @@ def share_overview(
         membership=membership,
         today=today,
         current=None,
+        terms=InForce.own(membership),
         current_shares=[],
         upcoming=[],
         past=[],
@@ -391,6 +399,7 @@ def share_overview(
         overview.active_crops = [c for c in crops.values() if c.active]
         overview.opted_out = opt_out_ids(membership)
     if not parts & {WEEK, SEASON}:
+        overview.terms = in_force_one(membership, today)
         return overview
     rounds = membership_rounds(membership)
     own = {r.id for r in rounds}
@@ -412,12 +421,15 @@ def share_overview(
         current = next(
             (r for r in rounds if r.date >= today and r.status != RoundStatus.CANCELLED), None
         )
+        overview.terms = in_force_one(membership, current.date if current else today)
         if current is not None:
             overview.current = line(current)
             overview.current_shares = membership_split(current, membership, crops).received
         overview.upcoming = [
             line(r) for r in rounds if r.date >= today and (current is None or r.id != current.id)
         ]
+    if WEEK not in parts:
+        overview.terms = in_force_one(membership, today)
     if SEASON in parts:
         past_rounds = [r for r in rounds if r.date < today]
         locked_rows = _locked_rows(membership)

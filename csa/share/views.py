@@ -24,6 +24,7 @@ from markupsafe import Markup
 from wtforms.fields.choices import SelectChoice
 
 from csa.calendar.links import feed_url
+from csa.changes.terms import in_force_one
 from csa.errors import CsaError, ValidationFailed
 from csa.extensions import db
 from csa.models import Crop, HoldMode, Member, Membership, Role
@@ -283,6 +284,7 @@ def round_page(date: str) -> ResponseReturnValue:
         "share/round.html",
         round=round_,
         membership=membership,
+        terms=in_force_one(membership, round_.date),
         shares=part.received,
         crops=part.crops,
         hold=queries.holds_of(membership).get(round_.date),

@@ -50,6 +50,7 @@ from flask_babel import force_locale, format_date, get_locale, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
+from csa.changes.terms import InForce
 from csa.core.allocation import Share
 from csa.core.clock import utcnow
 from csa.core.names import fold, person_key
@@ -58,7 +59,6 @@ from csa.extensions import db
 from csa.models import (
     Allocation,
     HoldMode,
-    Membership,
     PickupSite,
     Round,
     RoundStatus,
@@ -194,7 +194,7 @@ class RoundSheets:
 # --- gathering ---------------------------------------------------------------------------
 
 
-def sort_key(m: Membership) -> tuple[str, str, str, int]:
+def sort_key(m: InForce) -> tuple[str, str, str, int]:
     """The one order of members (csa.core.names), as on the round page."""
     return person_key(m.member.name, m.id)
 
@@ -210,7 +210,7 @@ def site_slug(site: PickupSite) -> str:
     return f"{base}-{site.id}" if base else f"site-{site.id}"
 
 
-def _share_label(m: Membership) -> str:
+def _share_label(m: InForce) -> str:
     name = m.share_type.name
     return name if m.shares == 1 else f"{m.shares}{NBSP}×{NBSP}{name}"
 
@@ -222,12 +222,12 @@ def _mode_and_range(values: list[int]) -> tuple[int, int, int]:
 
 
 def _poster(
-    memberships: list[Membership], shares: dict[int, list[Share]], crops: list[Any], fmt: Any
+    memberships: list[InForce], shares: dict[int, list[Share]], crops: list[Any], fmt: Any
 ) -> Poster:
     """What one share of each type holds at this site, from the site's single-share
     memberships of that type: the quantity they all got, or the range when they differ
     (rounding hands some a step more); the most common quantity is kept too."""
-    by_type: dict[int, list[Membership]] = defaultdict(list)
+    by_type: dict[int, list[InForce]] = defaultdict(list)
     types = {}
     for m in memberships:
         if shares.get(m.id):
@@ -315,7 +315,7 @@ def sheet_data(split: RoundSplit, site_ids: Collection[int] | None = None) -> Ro
         sites.setdefault(m.site_id, m.site)
     if site_ids is not None:
         sites = {sid: s for sid, s in sites.items() if sid in site_ids}
-    at_site: dict[int, list[Membership]] = defaultdict(list)
+    at_site: dict[int, list[InForce]] = defaultdict(list)
     for m in memberships.values():
         if m.site_id in sites:
             at_site[m.site_id].append(m)
@@ -323,7 +323,7 @@ def sheet_data(split: RoundSplit, site_ids: Collection[int] | None = None) -> Ro
     crop_by_id = {c.id: c for c in crops}
     contents_cache: dict[tuple[tuple[int, int], ...], tuple[str, list[Amount]]] = {}
 
-    def row(m: Membership, with_contents: bool = True) -> PickupRow:
+    def row(m: InForce, with_contents: bool = True) -> PickupRow:
         own = shares.get(m.id, []) if with_contents else []
         key = tuple((s.crop_id, s.quantity) for s in own if s.quantity > 0)
         cached = contents_cache.get(key)

@@ -4,7 +4,7 @@ A place is free when a site's capacity exceeds the places taken (csa/register/wa
 free_places). The scheduler (csa/jobs.py offer_places) gives each free place, one offer
 at a time, to the next waiting membership without an open offer; the household answers
 through a link whose token is stored only as its sha256. What happens to a household that
-declines or lets an offer expire is in docs/issue11/offers.md:
+declines or lets an offer expire is in docs/joining/waiting-list.md:
 
 - declined: it leaves the list (its waiting membership ends);
 - expired: it goes to the end of the list, once; a second expired offer in the same season

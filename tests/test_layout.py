@@ -95,3 +95,18 @@ def test_the_check_catches_a_cross_feature_import(tmp_path):
     names = [name for _line, name in _imports(sample)]
     assert "csa.share.forms.HoldForm" in names
     assert "csa.rounds.views" in names
+
+
+def test_every_package_is_in_the_wheel():
+    """A package missing from pyproject.toml works in a checkout and fails once installed."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for p in CSA.rglob("__init__.py")
+        if "translations" not in p.parts
+    }
+    assert found - listed == set()

@@ -20,6 +20,8 @@ from csa.models import (
     Allocation,
     HarvestEntry,
     Hold,
+    HoldAction,
+    HoldLog,
     HoldMode,
     LoginThrottle,
     Member,
@@ -33,6 +35,8 @@ from csa.models import (
     Role,
     Round,
     Season,
+    SignupRequest,
+    SignupState,
     User,
 )
 from csa.notices import mail
@@ -125,6 +129,32 @@ def farm(app, db, make_user) -> Farm:
     coordinator = make_user(Role.COORDINATOR, email="coord@example.org")
     _db.session.add(AccountEvent(user_id=alice_login.id, by_id=coordinator.id, action="reset"))
     _db.session.add(LoginThrottle(scope="login", email=ALICE["login"], address="10.0.0.1"))
+    # How Alice joined: her sign-up request holds her details too; Bob's holds his.
+    for who in (alice, bob):
+        _db.session.add(
+            SignupRequest(
+                name=who.name,
+                email=who.email,
+                phone=who.phone,
+                address=who.address,
+                season=f.season,
+                share_type=f.full,
+                site=f.tuesday,
+                terms_accepted_at=f.season.start,
+                privacy_accepted_at=f.season.start,
+                state=SignupState.APPROVED,
+                member_id=who.id,
+            )
+        )
+    _db.session.add(
+        HoldLog(
+            membership_id=alice_m.id,
+            round_date=day + timedelta(weeks=1),
+            action=HoldAction.SET,
+            mode=HoldMode.DONATE,
+            by_id=alice_login.id,
+        )
+    )
     mail.send(
         "invite/alice", ALICE["login"], "Your login", f"Set it: {SECRET_LINK}", redact=[SECRET_LINK]
     )
@@ -175,6 +205,11 @@ def test_the_download_holds_everything_of_the_household(app, farm):
         "allocations",
         "account_events",
         "emails",
+        "signup_requests",
+        "renewals",
+        "place_offers",
+        "membership_changes",
+        "hold_log",
     }
     assert {"README.txt", "household.json"} <= set(files)
     assert {f"{n}.csv" for n in expected} <= set(files)
@@ -196,6 +231,13 @@ def test_the_download_holds_everything_of_the_household(app, farm):
     assert not {"password_hash", "session_version"} & set(login)
     assert [m["season"] for m in data["memberships"]] == [farm.alice_membership.season.name]
     assert len(data["holds"]) == 1
+    (signup,) = data["signup_requests"]  # hers, not Bob's
+    assert (signup["name"], signup["email"], signup["state"]) == (
+        ALICE["name"],
+        ALICE["email"],
+        "approved",
+    )
+    assert [(h["action"], h["by"]) for h in data["hold_log"]] == [("set", "household")]
     (event,) = data["account_events"]
     assert (event["login_id"], event["action"], event["by"]) == (login["id"], "reset", "farm staff")
     stored = _db.session.scalars(

@@ -73,3 +73,15 @@ def test_the_import_ranks_newcomers_in_file_order_after_those_waiting(db: Any, f
     assert summary.waiting == 3
     names = [m.member.name for m in waiting.waiting_list(farm.thursday.id, farm.season.id)]
     assert names == [early.member.name, "Person 0", "Person 1", "Person 2"]
+
+
+def test_a_newcomer_never_jumps_the_waiting_list(db: Any, farm: Any) -> None:
+    site = farm.thursday  # capacity 3
+    for _ in range(site.capacity - 1):
+        add_member(farm, site=site)
+    waits = add_member(farm, site=site)
+    waiting.join(waits)
+    assert waiting.free_places(site, farm.season) == 1  # the offers job gives it to `waits`
+    assert waiting.places_for_newcomers(site, farm.season) == 0
+    waiting.leave(waits, MembershipStatus.ENDED)
+    assert waiting.places_for_newcomers(site, farm.season) == 1

@@ -31,7 +31,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from csa.core.clock import utcnow
 from csa.core.csvfile import csv_text
@@ -42,13 +42,18 @@ from csa.models import (
     Allocation,
     Crop,
     Hold,
+    HoldLog,
     Member,
     Membership,
+    MembershipChange,
     OptOut,
     OutboxMessage,
+    PlaceOffer,
     PrivacyEvent,
     PrivacyRequest,
+    Renewal,
     Round,
+    SignupRequest,
     User,
 )
 
@@ -295,6 +300,138 @@ def _privacy_requests(member: Member) -> tuple[str, list[Row]]:
         for r in db.session.scalars(query)
     ]
     return "privacy_requests", rows
+
+
+def _own_memberships(member: Member) -> list[int]:
+    return [m.id for m in member.memberships]
+
+
+@household_data(
+    _l("The household's sign-up requests: details, choices, terms accepted, and their state.")
+)
+def _signup_requests(member: Member) -> tuple[str, list[Row]]:
+    query = (
+        select(SignupRequest)
+        .where(
+            or_(
+                SignupRequest.member_id == member.id,
+                SignupRequest.email.in_(sorted(household_addresses(member))),
+            )
+        )
+        .order_by(SignupRequest.created_at, SignupRequest.id)
+    )
+    rows = [
+        {
+            "name": r.name,
+            "email": r.email,
+            "phone": r.phone,
+            "address": r.address,
+            "locale": r.locale,
+            "season": r.season.name,
+            "share_type": r.share_type.name,
+            "shares": r.shares,
+            "pickup_site": r.site.name,
+            "terms_version": r.terms.version if r.terms else None,
+            "terms_accepted_at": r.terms_accepted_at,
+            "privacy_accepted_at": r.privacy_accepted_at,
+            "state": r.state,
+            "created_at": r.created_at,
+            "confirmed_at": r.confirmed_at,
+            "decided_at": r.decided_at,
+            "decline_reason": r.decline_reason,
+        }
+        for r in db.session.scalars(query)
+    ]
+    return "signup_requests", rows
+
+
+@household_data(_l("Invitations to renew into the next season, the answers and their dates."))
+def _renewals(member: Member) -> tuple[str, list[Row]]:
+    query = (
+        select(Renewal)
+        .where(Renewal.membership_id.in_(_own_memberships(member)))
+        .order_by(Renewal.invited_at, Renewal.id)
+    )
+    rows = [
+        {
+            "next_season": r.next_season.name,
+            "state": r.state,
+            "share_type": r.share_type.name,
+            "shares": r.shares,
+            "pickup_site": r.site.name,
+            "deadline": r.deadline,
+            "invited_at": r.invited_at,
+            "reminded_at": r.reminded_at,
+            "answered_at": r.answered_at,
+            "decline_reason": r.decline_reason,
+        }
+        for r in db.session.scalars(query)
+    ]
+    return "renewals", rows
+
+
+@household_data(_l("Places offered to the household from a waiting list, and the answers."))
+def _place_offers(member: Member) -> tuple[str, list[Row]]:
+    query = (
+        select(PlaceOffer)
+        .where(PlaceOffer.membership_id.in_(_own_memberships(member)))
+        .order_by(PlaceOffer.offered_at, PlaceOffer.id)
+    )
+    rows = [
+        {
+            "pickup_site": o.site.name,
+            "season": o.season.name,
+            "state": o.state,
+            "offered_at": o.offered_at,
+            "expires_at": o.expires_at,
+            "answered_at": o.answered_at,
+        }
+        for o in db.session.scalars(query)
+    ]
+    return "place_offers", rows
+
+
+@household_data(_l("Changes of share type, number of shares or site asked for, and decisions."))
+def _membership_changes(member: Member) -> tuple[str, list[Row]]:
+    query = (
+        select(MembershipChange)
+        .where(MembershipChange.membership_id.in_(_own_memberships(member)))
+        .order_by(MembershipChange.requested_at, MembershipChange.id)
+    )
+    rows = [
+        {
+            "effective": c.effective,
+            "share_type": c.share_type.name,
+            "shares": c.shares,
+            "pickup_site": c.site.name,
+            "state": c.state,
+            "reason": c.reason,
+            "requested_at": c.requested_at,
+            "decided_at": c.decided_at,
+        }
+        for c in db.session.scalars(query)
+    ]
+    return "membership_changes", rows
+
+
+@household_data(_l("Who put the household's holds on or took them off, and when."))
+def _hold_log(member: Member) -> tuple[str, list[Row]]:
+    query = (
+        select(HoldLog)
+        .where(HoldLog.membership_id.in_(_own_memberships(member)))
+        .order_by(HoldLog.at, HoldLog.id)
+    )
+    rows = [
+        {
+            "round_date": h.round_date,
+            "action": h.action,
+            "mode": h.mode,
+            "by": "household" if h.by is None or h.by.member_id == member.id else "farm",
+            "at": h.at,
+        }
+        for h in db.session.scalars(query)
+    ]
+    return "hold_log", rows
 
 
 @household_data(_l("What was done with the household's data: downloads, requests, anonymising."))

@@ -36,7 +36,9 @@ from csa.models import (
     PrivacyRequest,
     PrivacyRequestKind,
     PrivacyRequestState,
+    Renewal,
     Role,
+    SignupRequest,
     User,
 )
 from csa.notices import mail
@@ -308,6 +310,27 @@ def _scrub_requests(member: Member, old: Personal) -> None:
         request.reason = ""
 
 
+def _scrub_signups(member: Member, old: Personal) -> None:
+    """Its sign-up requests held the same details as the household: they go the same way."""
+    for request in db.session.scalars(
+        select(SignupRequest).where(
+            or_(SignupRequest.member_id == member.id, SignupRequest.email.in_(old.addresses))
+        )
+    ):
+        request.name = anonymous_name(member)
+        request.email = anonymous_email(member)
+        request.phone = ""
+        request.address = ""
+        request.token_hash = None
+
+
+def _scrub_renewals(member: Member, old: Personal) -> None:
+    """A declined renewal's reason is the household's own words."""
+    ids = [m.id for m in member.memberships]
+    for renewal in db.session.scalars(select(Renewal).where(Renewal.membership_id.in_(ids))):
+        renewal.decline_reason = ""
+
+
 def _scrub_household(member: Member, old: Personal) -> None:
     member.name = anonymous_name(member)
     member.email = anonymous_email(member)
@@ -323,6 +346,8 @@ SCRUBBERS: list[Scrubber] = [
     _scrub_throttles,
     _scrub_logins,
     _scrub_requests,
+    _scrub_signups,
+    _scrub_renewals,
     _scrub_household,
 ]
 

@@ -115,8 +115,9 @@ class SiteCount:
 
     @property
     def full(self) -> bool:
-        """True when the places taken reach the site's capacity."""
-        return self.taken >= self.site.capacity
+        """True when no newcomer can have a place: the places taken and the households
+        waiting for one reach the capacity (csa/register/waiting.places_for_newcomers)."""
+        return self.taken + self.waiting >= self.site.capacity
 
 
 @dataclass

@@ -56,6 +56,7 @@ from csa.register.forms import (
     StaffHoldForm,
 )
 from csa.rounds import lifecycle as rounds_svc
+from csa.rounds.lifecycle import farm_today
 from csa.share import operations as share_ops
 from csa.share import queries as share_queries
 from csa.ui.access import STAFF, roles
@@ -412,7 +413,7 @@ def _member_page(
     if form is None:
         form = MemberForm(obj=household, formdata=None)
         form.locale.choices = options(language_choices(household.locale))
-    today = rounds_svc.farm_today()
+    today = farm_today()
     return render_template(
         "register/member.html",
         member=household,

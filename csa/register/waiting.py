@@ -104,3 +104,25 @@ def places_taken(site_id: int, season_id: int) -> int:
 def free_places(site: PickupSite, season: Season) -> int:
     """Places nobody holds at a site in a season (never below zero)."""
     return max(0, site.capacity - places_taken(site.id, season.id))
+
+
+def waiting_count(site_id: int, season_id: int) -> int:
+    """How many households wait at a site in a season (those with an open offer among them)."""
+    return (
+        db.session.scalar(
+            select(func.count(Membership.id)).where(
+                Membership.site_id == site_id,
+                Membership.season_id == season_id,
+                Membership.status == MembershipStatus.WAITING,
+            )
+        )
+        or 0
+    )
+
+
+def places_for_newcomers(site: PickupSite, season: Season) -> int:
+    """Free places a household not on the list may take: nobody jumps the waiting list.
+
+    A place that frees goes to the households waiting (the offers job, csa/waitlist/),
+    so a newcomer signing up finds a site full while anyone waits there."""
+    return max(0, free_places(site, season) - waiting_count(site.id, season.id))

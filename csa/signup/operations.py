@@ -372,7 +372,7 @@ def confirm(
     request = request_for_link(token)
     if request is None:
         return None
-    full = waiting.free_places(request.site, request.season) == 0
+    full = waiting.places_for_newcomers(request.site, request.season) == 0
     state = SignupState.WAITING if full else SignupState.CONFIRMED
     claimed = changed_rows(
         update(SignupRequest)
@@ -464,7 +464,7 @@ def approve(
             locale=request.locale,
         )
     )
-    full = waiting.free_places(site, season) == 0
+    full = waiting.places_for_newcomers(site, season) == 0
     # A newcomer joins from today when the season has begun, never backwards.
     start = max(season.start, farm_today())
     membership = register.create_membership(

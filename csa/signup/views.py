@@ -81,7 +81,7 @@ def _offer() -> dict[str, Any]:
         "share_types": ops.offered_share_types(),
         "sites": sites,
         "free": {
-            (site.id, season.id): waiting.free_places(site, season)
+            (site.id, season.id): waiting.places_for_newcomers(site, season)
             for site in sites
             for season in seasons
         },

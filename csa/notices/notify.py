@@ -7,8 +7,9 @@ Each member reads it in their own language (force_locale).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, time
+from typing import Any
 
 from flask import current_app, render_template
 from flask_babel import force_locale
@@ -21,6 +22,7 @@ from csa.extensions import db
 from csa.models import (
     OPEN_STATES,
     HoldMode,
+    Member,
     Membership,
     MembershipStatus,
     PickupSite,
@@ -35,6 +37,24 @@ from csa.rounds.split import RoundSplit, eligible_memberships, round_split, site
 
 def share_url() -> str:
     return current_app.config["BASE_URL"].rstrip("/") + "/share/"
+
+
+def _tell_household(
+    member: Member, key: str, subject: Callable[..., str], template: str, **context: Any
+) -> int:
+    """Queue one notice to each recipient of a household, each in its own language; return
+    how many were queued now (a key queued before counts nothing).
+
+    :param subject: called in the recipient's language, like the template.
+    """
+    sent = 0
+    for to in household_recipients(member):
+        with force_locale(to.locale):
+            text = subject()
+            body = render_template(template, member=member, share_url=share_url(), **context)
+        if mail.send(keyed(key, to), to.email, text, body):
+            sent += 1
+    return sent
 
 
 def notify_round(round_: Round, split: RoundSplit | None = None) -> int:
@@ -57,25 +77,19 @@ def _notify_locked(round_: Round, split: RoundSplit) -> int:
         shares = [s for s in split.shares_of(membership.id) if s.quantity > 0]
         if not shares or any(s.donated for s in shares):
             continue  # away this round (donated): nothing to collect
-        member = membership.member
-        lines = [(split.crops[s.crop_id], s.quantity) for s in shares]
-        for to in household_recipients(member):
-            with force_locale(to.locale):
-                subject = _(
-                    "Your share for %(date)s at %(site)s",
-                    date=round_.date.isoformat(),
-                    site=membership.site.name,
-                )
-                body = render_template(
-                    "mail/round_locked.txt",
-                    round=round_,
-                    member=member,
-                    membership=membership,
-                    lines=lines,
-                    share_url=share_url(),
-                )
-            if mail.send(keyed(f"locked/{round_.id}/{membership.id}", to), to.email, subject, body):
-                sent += 1
+        sent += _tell_household(
+            membership.member,
+            f"locked/{round_.id}/{membership.id}",
+            lambda m=membership: _(
+                "Your share for %(date)s at %(site)s",
+                date=round_.date.isoformat(),
+                site=m.site.name,
+            ),
+            "mail/round_locked.txt",
+            round=round_,
+            membership=membership,
+            lines=[(split.crops[s.crop_id], s.quantity) for s in shares],
+        )
         db.session.flush()
     return sent
 
@@ -85,20 +99,14 @@ def _notify_cancelled(round_: Round) -> int:
     memberships = eligible_memberships(round_.date, sites_serving(round_.schedule_date))
     load_logins(m.member for m in memberships)
     for membership in memberships:
-        member = membership.member
-        for to in household_recipients(member):
-            with force_locale(to.locale):
-                subject = _("No pickup on %(date)s", date=round_.date.isoformat())
-                body = render_template(
-                    "mail/round_cancelled.txt",
-                    round=round_,
-                    member=member,
-                    membership=membership,
-                    share_url=share_url(),
-                )
-            key = keyed(f"cancelled/{round_.id}/{membership.id}", to)
-            if mail.send(key, to.email, subject, body):
-                sent += 1
+        sent += _tell_household(
+            membership.member,
+            f"cancelled/{round_.id}/{membership.id}",
+            lambda: _("No pickup on %(date)s", date=round_.date.isoformat()),
+            "mail/round_cancelled.txt",
+            round=round_,
+            membership=membership,
+        )
     db.session.flush()
     return sent
 
@@ -115,27 +123,23 @@ def notify_moved(round_: Round, old_date: date) -> int:
     for day in (old_date, round_.date):
         for membership in eligible_memberships(day, sites):
             told.setdefault(membership.id, membership)
+    base = f"moved/{round_.id}/{old_date.isoformat()}/{round_.date.isoformat()}"
+    load_logins(m.member for m in told.values())
     sent = 0
     for membership in sorted(told.values(), key=lambda m: m.id):
-        member = membership.member
-        for to in household_recipients(member):
-            with force_locale(to.locale):
-                subject = _(
-                    "Pickup moved from %(old)s to %(new)s",
-                    old=old_date.isoformat(),
-                    new=round_.date.isoformat(),
-                )
-                body = render_template(
-                    "mail/round_moved.txt",
-                    round=round_,
-                    old_date=old_date,
-                    member=member,
-                    membership=membership,
-                    share_url=share_url(),
-                )
-            base = f"moved/{round_.id}/{old_date.isoformat()}/{round_.date.isoformat()}"
-            if mail.send(keyed(f"{base}/{membership.id}", to), to.email, subject, body):
-                sent += 1
+        sent += _tell_household(
+            membership.member,
+            f"{base}/{membership.id}",
+            lambda: _(
+                "Pickup moved from %(old)s to %(new)s",
+                old=old_date.isoformat(),
+                new=round_.date.isoformat(),
+            ),
+            "mail/round_moved.txt",
+            round=round_,
+            old_date=old_date,
+            membership=membership,
+        )
     db.session.flush()
     return sent
 
@@ -170,27 +174,22 @@ def notify_site_window(site: PickupSite, old_opens: time, old_closes: time, toda
     ).all()
     stamp = utcnow().strftime("%Y%m%d%H%M%S")
     window = f"{site.opens.strftime('%H%M')}-{site.closes.strftime('%H%M')}"
+    load_logins(m.member for m in memberships)
     sent = 0
     for membership in sorted(memberships, key=lambda m: m.id):
         rounds = [r for r in coming if membership.start <= r.date <= membership.end]
         if not rounds:
             continue
-        member = membership.member
-        for to in household_recipients(member):
-            with force_locale(to.locale):
-                subject = _("New pickup times at %(site)s", site=site.name)
-                body = render_template(
-                    "mail/site_window.txt",
-                    site=site,
-                    old_opens=old_opens,
-                    old_closes=old_closes,
-                    next_round=rounds[0],
-                    member=member,
-                    share_url=share_url(),
-                )
-            key = keyed(f"window/{site.id}/{window}/{stamp}/{membership.id}", to)
-            if mail.send(key, to.email, subject, body):
-                sent += 1
+        sent += _tell_household(
+            membership.member,
+            f"window/{site.id}/{window}/{stamp}/{membership.id}",
+            lambda: _("New pickup times at %(site)s", site=site.name),
+            "mail/site_window.txt",
+            site=site,
+            old_opens=old_opens,
+            old_closes=old_closes,
+            next_round=rounds[0],
+        )
     db.session.flush()
     return sent
 
@@ -209,25 +208,18 @@ def notify_holds_by_staff(
     """
     if not rounds or not log_ids:
         return 0
-    member = membership.member
-    sent = 0
-    for to in household_recipients(member):
-        with force_locale(to.locale):
-            subject = (
-                _("Your share is on hold")
-                if mode is not None
-                else _("The holds on your share are cancelled")
-            )
-            body = render_template(
-                "mail/holds_by_staff.txt",
-                member=member,
-                rounds=rounds,
-                mode=mode,
-                by=by,
-                share_url=share_url(),
-            )
-        key = keyed(f"holds/{membership.id}/{min(log_ids)}", to)
-        if mail.send(key, to.email, subject, body):
-            sent += 1
+    sent = _tell_household(
+        membership.member,
+        f"holds/{membership.id}/{min(log_ids)}",
+        lambda: (
+            _("Your share is on hold")
+            if mode is not None
+            else _("The holds on your share are cancelled")
+        ),
+        "mail/holds_by_staff.txt",
+        rounds=rounds,
+        mode=mode,
+        by=by,
+    )
     db.session.flush()
     return sent

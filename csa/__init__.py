@@ -183,6 +183,7 @@ def register_blueprints(app: Flask) -> None:
     from csa.changes.views import bp as changes_bp
     from csa.harvest.views import bp as harvest_bp
     from csa.main.views import bp as main_bp
+    from csa.money.views import bp as money_bp
     from csa.privacy.views import bp as privacy_bp
     from csa.register.views import bp as register_bp
     from csa.renewal.views import bp as renewal_bp
@@ -208,6 +209,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(signup_bp)  # /join/ (public) and /signup/ (coordinators)
     app.register_blueprint(renewal_bp, url_prefix="/renewal")
     app.register_blueprint(changes_bp, url_prefix="/changes")
+    app.register_blueprint(money_bp, url_prefix="/money")
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -236,7 +238,9 @@ def register_template_helpers(app: Flask) -> None:
         get_locale=get_locale,
         format_price=format_price,
     )
-    app.jinja_env.filters.update(date=format_date, datetime=format_datetime, time=format_clock)
+    app.jinja_env.filters.update(
+        date=format_date, datetime=format_datetime, time=format_clock, price=format_price
+    )
 
 
 def register_commands(app: Flask) -> None:

@@ -93,6 +93,12 @@ class RoundAction(enum.StrEnum):
 OCCUPYING = (MembershipStatus.ACTIVE, MembershipStatus.PAUSED)
 
 
+class PaymentPlan(enum.StrEnum):
+    SINGLE = "single"  # the season price at once
+    MONTHLY = "monthly"
+    QUARTERLY = "quarterly"
+
+
 class HoldMode(enum.StrEnum):
     DONATE = "donate"
     OTHERS = "others"
@@ -217,8 +223,15 @@ class Season(Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Offered on the public sign-up page (csa/signup); coordinators set it in the setup.
     signup_open: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # What the season costs the farm, in cents of the farm's currency (FarmProfile.currency);
+    # None until the farm sets it. The reference price of each membership follows from it
+    # (csa/money/prices.py).
+    budget_cents: Mapped[int | None] = mapped_column(Integer)
 
-    __table_args__ = (CheckConstraint('start <= "end"', name="dates"),)
+    __table_args__ = (
+        CheckConstraint('start <= "end"', name="dates"),
+        CheckConstraint("budget_cents IS NULL OR budget_cents >= 0", name="budget_positive"),
+    )
 
 
 class ShareType(Model):
@@ -290,6 +303,13 @@ class Membership(Model):
     # A trial share: the rounds up to and including this date are the trial; then the member
     # joins the season (None again) or leaves (end = trial_end). csa/renewal/trials.py.
     trial_end: Mapped[date | None] = mapped_column(Date)
+    # The season price fixed by settling a bidding round (or for a latecomer, the pro-rata
+    # reference); None: the reference price from the budget applies (csa/money/prices.py).
+    price_cents: Mapped[int | None] = mapped_column(Integer)
+    # How the season price is paid: one sum, monthly or quarterly instalments.
+    payment_plan: Mapped[PaymentPlan] = mapped_column(
+        _enum(PaymentPlan, "payment_plan"), default=PaymentPlan.SINGLE, server_default="single"
+    )
 
     member: Mapped[Member] = relationship(back_populates="memberships")
     terms: Mapped[ContractTerms | None] = relationship()
@@ -863,6 +883,170 @@ class MembershipChange(Model):
         CheckConstraint("shares > 0", name="change_shares_positive"),
         Index("ix_membership_change_in_force", "state", "effective"),
     )
+
+
+# --- money (issue 12) ---
+
+
+class FarmProfile(Model):
+    """The farm as its invoices and bank files name it, and its money settings: one row.
+
+    csa/money/profile.py reads it (creating it from the configuration's defaults once).
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    legal_name: Mapped[str] = mapped_column(String(200), default="")
+    address: Mapped[str] = mapped_column(String(300), default="")
+    tax_id: Mapped[str] = mapped_column(String(40), default="")
+    iban: Mapped[str] = mapped_column(String(34), default="")  # stored compact, upper case
+    bic: Mapped[str] = mapped_column(String(11), default="")
+    # SEPA creditor identifier, for direct debits (csa/sepa).
+    creditor_id: Mapped[str] = mapped_column(String(35), default="")
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")  # ISO 4217
+    # A pledge below this share of the reference price (in thousandths) asks for a reason.
+    pledge_floor_permille: Mapped[int] = mapped_column(Integer, default=600)
+    # A membership joining after a round settled pays the reference price for the rounds
+    # left (True) or the whole reference price (False).
+    latecomer_pro_rata: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The payment plans members may choose, comma-separated PaymentPlan values.
+    plans_allowed: Mapped[str] = mapped_column(String(40), default="single,monthly,quarterly")
+    # Invoices are issued this many days before an instalment falls due (csa/invoices).
+    invoice_days_before_due: Mapped[int] = mapped_column(Integer, default=14)
+    # Reminders (csa/reminders): the friendly one this many days after the due date, the
+    # second this many.
+    reminder_first_days: Mapped[int] = mapped_column(Integer, default=10)
+    reminder_second_days: Mapped[int] = mapped_column(Integer, default=30)
+
+    __table_args__ = (
+        CheckConstraint(
+            "pledge_floor_permille >= 0 AND pledge_floor_permille <= 1000", name="floor_range"
+        ),
+        CheckConstraint("invoice_days_before_due >= 0", name="invoice_days_positive"),
+        CheckConstraint(
+            "reminder_first_days > 0 AND reminder_second_days > reminder_first_days",
+            name="reminder_days_order",
+        ),
+    )
+
+    @property
+    def plans(self) -> list[PaymentPlan]:
+        return [PaymentPlan(p) for p in self.plans_allowed.split(",") if p]
+
+
+class InvoiceKind(enum.StrEnum):
+    INVOICE = "invoice"
+    CREDIT_NOTE = "credit_note"  # corrects an issued invoice, which never changes
+
+
+class InvoiceCounter(Model):
+    """The last number given per year: taken by an atomic UPDATE in the invoice's own
+    transaction, so numbers have no gaps even with two processes issuing at once."""
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Invoice(Model):
+    """An invoice or a credit note, as issued: its columns never change after issuing.
+
+    Buyer name and address are copied at issue time, so a later move does not rewrite it.
+    The amount is positive for both kinds; a credit note lowers what its invoice asks.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[InvoiceKind] = mapped_column(
+        _enum(InvoiceKind, "invoice_kind"), default=InvoiceKind.INVOICE
+    )
+    year: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)  # gapless within the year, for both kinds
+    number: Mapped[str] = mapped_column(String(30), unique=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), index=True)
+    membership_id: Mapped[int | None] = mapped_column(ForeignKey("membership.id"), index=True)
+    # Which instalment of the membership's plan it asks for (1..n); None on credit notes.
+    instalment: Mapped[int | None] = mapped_column(Integer)
+    credits_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"), index=True)
+    issued_on: Mapped[date] = mapped_column(Date)
+    due_on: Mapped[date] = mapped_column(Date, index=True)
+    total_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    # The structured creditor reference (ISO 11649 "RF…") a transfer should carry.
+    reference: Mapped[str] = mapped_column(String(35), unique=True)
+    buyer_name: Mapped[str] = mapped_column(String(200))
+    buyer_address: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    member: Mapped[Member] = relationship()
+    membership: Mapped[Membership | None] = relationship()
+    credits: Mapped[Invoice | None] = relationship(remote_side=[id])
+    lines: Mapped[list[InvoiceLine]] = relationship(
+        back_populates="invoice", order_by="InvoiceLine.position"
+    )
+
+    __table_args__ = (
+        UniqueConstraint("year", "seq", name="uq_invoice_year_seq"),
+        # One invoice per instalment of a membership: issuing twice finds it there.
+        UniqueConstraint("membership_id", "instalment", name="uq_invoice_instalment"),
+        CheckConstraint("total_cents > 0", name="total_positive"),
+    )
+
+
+class InvoiceLine(Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(String(300))
+    amount_cents: Mapped[int] = mapped_column(Integer)
+
+    invoice: Mapped[Invoice] = relationship(back_populates="lines")
+
+
+class PaymentMethod(enum.StrEnum):
+    TRANSFER = "transfer"
+    CASH = "cash"
+    DIRECT_DEBIT = "direct_debit"
+    OTHER = "other"
+
+
+class Payment(Model):
+    """Money received: typed by hand or read from a bank statement (import_key set)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booked_on: Mapped[date] = mapped_column(Date, index=True)
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    method: Mapped[PaymentMethod] = mapped_column(
+        _enum(PaymentMethod, "payment_method"), default=PaymentMethod.TRANSFER
+    )
+    payer_name: Mapped[str] = mapped_column(String(200), default="")
+    # The reference or purpose text the bank gave, as it came.
+    reference: Mapped[str] = mapped_column(String(300), default="")
+    note: Mapped[str] = mapped_column(String(NOTE_MAX), default="")
+    # The household it is from, once matched (by reference, amount and name, or by hand).
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"), index=True)
+    # A statement entry's own key (csa/payments): importing the same file twice finds it.
+    import_key: Mapped[str | None] = mapped_column(String(120), unique=True)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    member: Mapped[Member | None] = relationship()
+    allocations: Mapped[list[PaymentAllocation]] = relationship(back_populates="payment")
+
+    __table_args__ = (CheckConstraint("amount_cents > 0", name="amount_positive"),)
+
+
+class PaymentAllocation(Model):
+    """Part of a payment settling part of an invoice (partial payments are allowed)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payment.id"), index=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id"), index=True)
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    payment: Mapped[Payment] = relationship(back_populates="allocations")
+    invoice: Mapped[Invoice] = relationship()
+
+    __table_args__ = (CheckConstraint("amount_cents > 0", name="allocation_positive"),)
 
 
 def memberships_on(on_date: date) -> select:  # type: ignore[valid-type]

@@ -46,12 +46,21 @@ def test_form_fields_name_only_the_help_that_is_there(client):
         (Role.FARMER, ["Record harvest", "Rounds", "Calendar"]),
         (
             Role.COORDINATOR,
-            ["Record harvest", "Rounds", "Calendar", "Register", "Sign-ups", "Farm setup"],
+            ["Record harvest", "Rounds", "Calendar", "Register", "Sign-ups", "Money", "Farm setup"],
         ),
         # Admin may open every page, but "My share" needs a household it does not have.
         (
             Role.ADMIN,
-            ["Record harvest", "Rounds", "Calendar", "Register", "Sign-ups", "Farm setup", "Users"],
+            [
+                "Record harvest",
+                "Rounds",
+                "Calendar",
+                "Register",
+                "Sign-ups",
+                "Money",
+                "Farm setup",
+                "Users",
+            ],
         ),
     ],
     ids=lambda v: v.value if isinstance(v, Role) else "",

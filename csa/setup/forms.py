@@ -7,7 +7,6 @@ serves all four.
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar
 
 from flask_babel import lazy_gettext as _l
@@ -19,23 +18,7 @@ from csa.core.bounds import INT4_MAX
 from csa.core.quantity import UNITS, QuantityError, milli_to_str, parse_milli
 from csa.setup.operations import Setting
 from csa.ui.formatting import unit_label, weekday_name
-from csa.ui.forms import DayField, InputForm, options
-
-_MONEY = re.compile(r"^([0-9]{1,7})(?:[.,]([0-9]{1,2}))?$")
-
-
-def parse_cents(text: str) -> int:
-    """Read money as typed, "650", "650,00" or "1 200.50", as whole cents."""
-    cleaned = text.strip().replace("\u00a0", "").replace(" ", "")
-    match = _MONEY.match(cleaned)
-    if not match:
-        raise ValueError(text)
-    return int(match.group(1)) * 100 + int((match.group(2) or "").ljust(2, "0"))
-
-
-def cents_to_str(cents: int) -> str:
-    """Print cents for a form field: 65000 -> "650.00"."""
-    return f"{cents // 100}.{cents % 100:02d}"
+from csa.ui.forms import DayField, InputForm, MoneyField, options
 
 
 class MilliField(StringField):
@@ -64,27 +47,6 @@ class MilliField(StringField):
         if self.raw_data:
             return str(self.raw_data[0])
         return milli_to_str(self.data) if self.data is not None else ""
-
-
-class MoneyField(StringField):
-    """An amount typed as "650,00", held as an integer of cents."""
-
-    data: int | None
-
-    def process_formdata(self, valuelist: list[Any]) -> None:
-        if not valuelist or not str(valuelist[0]).strip():
-            self.data = None
-            return
-        try:
-            self.data = parse_cents(str(valuelist[0]))
-        except ValueError:
-            self.data = None
-            raise ValueError(_l("Enter an amount like 650,00.")) from None
-
-    def _value(self) -> str:
-        if self.raw_data:
-            return str(self.raw_data[0])
-        return cents_to_str(self.data) if self.data is not None else ""
 
 
 class SettingForm(InputForm):

@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 from babel.dates import get_day_names
-from flask import current_app
+from flask import g
 from flask_babel import format_currency, format_decimal, format_time, get_locale, lazy_gettext
 
 from csa.core.quantity import MILLI, UNITS
@@ -61,9 +61,18 @@ def format_money(cents: int) -> str:
     return str(format_decimal(Decimal(cents) / 100, format="#,##0.00"))
 
 
-def format_price(cents: int) -> str:
-    """Show cents as a price in the farm's currency (Config CURRENCY), the reader's way."""
-    currency = str(current_app.config.get("CURRENCY", "EUR"))
+def format_price(cents: int, currency: str | None = None) -> str:
+    """Show cents as a price, the reader's way: "€650.00", "650,00 zł".
+
+    The currency is the farm's (csa/money/profile.py) unless given; it is read once per
+    request or job (flask.g).
+    """
+    if currency is None:
+        currency = g.get("farm_currency")
+        if currency is None:
+            from csa.money.profile import farm_currency
+
+            currency = g.farm_currency = farm_currency()
     return str(format_currency(Decimal(cents) / 100, currency))
 
 

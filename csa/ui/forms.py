@@ -29,6 +29,7 @@ from wtforms.fields.core import UnboundField
 from wtforms.validators import ValidationError
 
 from csa.core.bounds import FIRST_DAY, LAST_DAY, day_in_range
+from csa.core.money import MAX_CENTS, AmountError, cents_to_str, parse_cents
 from csa.core.text import clean_line, clean_lines
 from csa.errors import ValidationFailed
 from csa.extensions import db
@@ -80,6 +81,40 @@ class EmptyForm(InputForm):
     """A bare button that still carries the CSRF token."""
 
     submit = SubmitField(_l("Confirm"))
+
+
+class MoneyField(StringField):
+    """An amount typed as "650,00" or "1 200.50", held as an integer of cents (≥ 0).
+
+    `positive=True` refuses zero; `maximum` caps it (csa/core/money.py MAX_CENTS by default).
+    """
+
+    data: int | None
+
+    def __init__(
+        self, *args: Any, positive: bool = False, maximum: int = MAX_CENTS, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.positive = positive
+        self.maximum = maximum
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        if not valuelist or not str(valuelist[0]).strip():
+            self.data = None
+            return
+        try:
+            self.data = parse_cents(str(valuelist[0]), maximum=self.maximum)
+        except AmountError:
+            self.data = None
+            raise ValueError(_l("Enter an amount like 650,00.")) from None
+        if self.positive and self.data == 0:
+            self.data = None
+            raise ValueError(_l("Enter an amount above zero."))
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return str(self.raw_data[0])
+        return cents_to_str(self.data) if self.data is not None else ""
 
 
 class DayField(DateField):

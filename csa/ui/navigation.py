@@ -13,7 +13,10 @@ from csa.ui.access import rule_for
 # but without a household they show nothing).
 HOUSEHOLD_ONLY = frozenset({"share.mine"})
 # Blueprints without a navigation item of their own, shown under another one's section.
-SECTION_OF = {"sheets": "rounds"}
+SECTION_OF = {
+    "sheets": "rounds",
+    **dict.fromkeys(("bidding", "invoices", "payments", "reminders", "sepa"), "money"),
+}
 ITEMS = [
     ("share.mine", _l("My share")),
     ("harvest.record", _l("Record harvest")),
@@ -21,6 +24,7 @@ ITEMS = [
     ("calendar.index", _l("Calendar")),
     ("register.memberships", _l("Register")),
     ("signup.requests", _l("Sign-ups")),
+    ("money.index", _l("Money")),
     ("setup.index", _l("Farm setup")),
     ("auth.users", _l("Users")),
 ]
@@ -58,4 +62,7 @@ def nav_current(items: list[tuple[str, str]]) -> str | None:
 
 
 def register_navigation(app: Flask) -> None:
-    app.jinja_env.globals.update(nav_items=nav_items, nav_current=nav_current)
+    # view_functions: a section bar leaves out the pages of parts that are not registered.
+    app.jinja_env.globals.update(
+        nav_items=nav_items, nav_current=nav_current, view_functions=app.view_functions
+    )

@@ -218,3 +218,48 @@ def test_members_and_farmers_do_not_open_the_desk(client, auth, make_user):
         assert client.get("/money/").status_code == 403
         assert client.get("/money/settings").status_code == 403
         auth.logout()
+
+
+def _invoice(member, number: str, total: int):
+    from datetime import date
+
+    from csa.models import Invoice
+
+    year, seq = number.split("-")
+    return Invoice(
+        year=int(year),
+        seq=int(seq),
+        number=number,
+        member=member,
+        issued_on=date(2027, 4, 20),
+        due_on=date(2027, 5, 1),
+        total_cents=total,
+        currency="EUR",
+        reference=payment_reference(number),
+        buyer_name=member.name,
+    )
+
+
+def test_the_households_download_holds_its_invoices_and_payments_only(db):
+    import io
+    import json
+    import zipfile
+    from datetime import date
+
+    from csa.models import Payment, PaymentAllocation
+    from csa.privacy.export import household_zip
+
+    farm = make_farm()
+    alice, bob = add_member(farm, name="Alice A"), add_member(farm, name="Bob B")
+    mine, theirs = _invoice(alice.member, "2027-1", 12_345), _invoice(bob.member, "2027-2", 999)
+    paid = Payment(
+        booked_on=date(2027, 5, 2), amount_cents=10_000, currency="EUR", member=alice.member
+    )
+    db.session.add_all([mine, theirs, paid])
+    db.session.flush()
+    db.session.add(PaymentAllocation(payment=paid, invoice=mine, amount_cents=10_000))
+    db.session.flush()
+    with zipfile.ZipFile(io.BytesIO(household_zip(alice.member))) as archive:
+        data = json.loads(archive.read("household.json"))["data"]
+    assert [(i["number"], i["amount"]) for i in data["invoices"]] == [("2027-1", "123.45")]
+    assert [(p["amount"], p["settled"]) for p in data["payments"]] == [("100.00", "2027-1: 100.00")]

@@ -35,6 +35,7 @@ from sqlalchemy import or_, select
 
 from csa.core.clock import utcnow
 from csa.core.csvfile import csv_text
+from csa.core.money import cents_to_str
 from csa.core.quantity import milli_to_str
 from csa.extensions import db
 from csa.models import (
@@ -43,11 +44,13 @@ from csa.models import (
     Crop,
     Hold,
     HoldLog,
+    Invoice,
     Member,
     Membership,
     MembershipChange,
     OptOut,
     OutboxMessage,
+    Payment,
     PlaceOffer,
     PrivacyEvent,
     PrivacyRequest,
@@ -443,6 +446,50 @@ def _privacy_events(member: Member) -> tuple[str, list[Row]]:
     )
     rows = [{"action": e.action, "at": e.at} for e in db.session.scalars(query)]
     return "privacy_events", rows
+
+
+@household_data(_l("Invoices and credit notes: number, dates, lines, amount, payment reference."))
+def _invoices(member: Member) -> tuple[str, list[Row]]:
+    query = (
+        select(Invoice).where(Invoice.member_id == member.id).order_by(Invoice.year, Invoice.seq)
+    )
+    rows = [
+        {
+            "number": i.number,
+            "kind": i.kind,
+            "corrects": i.credits.number if i.credits else "",
+            "issued_on": i.issued_on,
+            "due_on": i.due_on,
+            "amount": cents_to_str(i.total_cents),
+            "currency": i.currency,
+            "reference": i.reference,
+            "name": i.buyer_name,
+            "address": i.buyer_address,
+            "lines": " | ".join(line.description for line in i.lines),
+        }
+        for i in db.session.scalars(query)
+    ]
+    return "invoices", rows
+
+
+@household_data(_l("Payments received from the household and the invoices they settled."))
+def _payments(member: Member) -> tuple[str, list[Row]]:
+    query = select(Payment).where(Payment.member_id == member.id).order_by(Payment.booked_on)
+    rows = [
+        {
+            "booked_on": p.booked_on,
+            "amount": cents_to_str(p.amount_cents),
+            "currency": p.currency,
+            "method": p.method,
+            "payer": p.payer_name,
+            "reference": p.reference,
+            "settled": " | ".join(
+                f"{a.invoice.number}: {cents_to_str(a.amount_cents)}" for a in p.allocations
+            ),
+        }
+        for p in db.session.scalars(query)
+    ]
+    return "payments", rows
 
 
 # --- the zip ---------------------------------------------------------------------------------

@@ -433,3 +433,28 @@ def test_a_waiting_membership_does_not_pledge(farm):
     with pytest.raises(svc.ValidationFailed):
         svc.pledge(round_, waiting, 100_000, 100_000, "", None, farm.today)
     assert waiting.id not in reference_prices(farm.season)
+
+
+def test_in_the_proof_world_a_never_sees_b_s_pledge(app, db, make_user):
+    from tests.proof import B_MARKERS, Browser, build_world
+
+    world = build_world(make_user)
+    app.config["WTF_CSRF_ENABLED"] = True
+    browser = Browser(app)
+    browser.login(world.emails["member_a"])
+    page = browser.get("/bidding/mine").data.decode()
+    assert "2 of 3 households have pledged" in page
+    assert "from €900.00 to €1,200.00" in page  # A's own
+    for leak in ("1,337.77", "1337.77", "1,999.99", "1999.99", B_MARKERS[1]):
+        assert leak not in page
+    assert browser.get(f"/bidding/round/{world.ids['bidding_round_id']}").status_code == 403
+    staff = Browser(app)
+    staff.login(world.emails["coordinator"])
+    page = staff.get(f"/bidding/round/{world.ids['bidding_round_id']}").data.decode()
+    assert B_MARKERS[1] in page
+    assert "€1,337.77" in page
+    member_b = Browser(app)
+    member_b.login(world.emails["member_b"])
+    page = member_b.get("/bidding/mine").data.decode()
+    assert "from €1,337.77 to €1,999.99" in page
+    assert "€900.00" not in page

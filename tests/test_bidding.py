@@ -458,3 +458,30 @@ def test_in_the_proof_world_a_never_sees_b_s_pledge(app, db, make_user):
     page = member_b.get("/bidding/mine").data.decode()
     assert "from €1,337.77 to €1,999.99" in page
     assert "€900.00" not in page
+
+
+def test_the_demo_has_a_settled_range_round(app, db):
+    from csa.bidding.demo import load_demo_bidding
+    from csa.demo import SEASON_NAME, load_demo
+    from csa.models import Season
+
+    load_demo()
+    _db.session.commit()
+    season = _db.session.scalar(select(Season).where(Season.name == SEASON_NAME))
+    memberships = list(_db.session.scalars(select(Membership).where(Membership.season == season)))
+    summary = load_demo_bidding(farm_today(), season, memberships)
+    _db.session.commit()
+    assert "settled" in summary
+    round_ = _db.session.scalar(select(BiddingRound).where(BiddingRound.season_id == season.id))
+    assert round_.state == BiddingState.SETTLED
+    assert round_.mode == BiddingMode.RANGE
+    pledges = svc.pledges_of(round_)
+    results = list(_db.session.scalars(select(PledgeResult)))
+    assert any(p.reason for p in pledges.values())
+    assert any(not r.pledged for r in results)
+    assert len(pledges) > len(results) / 2
+    total = sum(r.price_cents for r in results)
+    assert total == season.budget_cents - round_.shortfall_cents + round_.surplus_cents
+    before = fingerprint()
+    assert "already" in load_demo_bidding(farm_today(), season, memberships)
+    assert changed_tables(before, fingerprint()) == []

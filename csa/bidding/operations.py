@@ -317,11 +317,17 @@ def pledge(
 
 
 def settle(
-    round_: BiddingRound, by: User | None, now: datetime, *, accept_shortfall: bool = False
+    round_: BiddingRound,
+    by: User | None,
+    now: datetime,
+    *,
+    accept_shortfall: bool = False,
+    notify: bool = True,
 ) -> rules.Settlement:
     """Fix every paying membership's season price from the round; the round is then read-only.
 
     A shortfall is settled only when the coordinator accepts it (`accept_shortfall`).
+    `notify=False` (the demo) queues no mail.
     """
     if round_.state not in WAITING:
         raise ValidationFailed(_("Only an open or closed round can be settled."))
@@ -364,7 +370,8 @@ def settle(
     round_.surplus_cents = result.surplus
     round_.weight_milli = sum(m.weight_milli for m in seen.memberships)
     db.session.flush()
-    _tell_households(round_, "settled", seen.memberships, result.prices)
+    if notify:
+        _tell_households(round_, "settled", seen.memberships, result.prices)
     return result
 
 

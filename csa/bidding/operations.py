@@ -108,6 +108,13 @@ class RoundFigures:
     settlement: rules.Settlement | None  # None without a budget
 
 
+def coverage_of(round_: BiddingRound) -> rules.Coverage:
+    """The round's coverage alone (the member's meter), without working out the prices."""
+    season = round_.season
+    references = reference_prices(season)
+    return rules.coverage(season.budget_cents or 0, ranges(pledges_of(round_)), references)
+
+
 def figures(round_: BiddingRound) -> RoundFigures:
     """Read a round's memberships, references and pledges once, and sum them up."""
     season = round_.season

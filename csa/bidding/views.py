@@ -210,10 +210,14 @@ def settle(bidding_round_id: int) -> ResponseReturnValue:
             result = svc.settle(
                 round_, current_user, utcnow(), accept_shortfall=bool(form.confirm.data)
             )
+            db.session.commit()
         except ValidationFailed as exc:
             refuse(form, exc)
+        except IntegrityError:
+            db.session.rollback()  # settled at the same moment by another click or the job
+            flash(_("This round was settled at the same time; the page shows it."), "info")
+            return redirect(url_for("bidding.round_page", bidding_round_id=bidding_round_id))
         else:
-            db.session.commit()
             flash(
                 _(
                     "Settled: %(count)s season prices are fixed and the households are told.",
@@ -288,7 +292,7 @@ def _mine_page(
     coverages = {}
     for entry in entries:
         forms.setdefault(entry.round.id, _pledge_form(entry))
-        coverages[entry.round.id] = svc.figures(entry.round).coverage
+        coverages[entry.round.id] = svc.coverage_of(entry.round)
     floor = farm_profile().pledge_floor_permille
     return render_template(
         "bidding/mine.html",

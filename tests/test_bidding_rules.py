@@ -16,6 +16,7 @@ from csa.bidding.rules import (
     coverage,
     latecomer_price,
     needs_reason,
+    percent_text,
     settle_range,
     settle_single,
     solve_lambda,
@@ -228,3 +229,10 @@ def test_five_thousand_memberships_add_up(seed):
     ) // 2
     result = settle_range(budget, pledges, dict.fromkeys(pledges, 0))
     assert result.total == budget
+
+
+def test_percent_text():
+    assert percent_text(Fraction(3, 8)) == "37.5"
+    assert percent_text(Fraction(1, 3)) == "33.3"
+    assert percent_text(Fraction(1)) == "100.0"
+    assert percent_text(Fraction(0)) == "0.0"

@@ -182,6 +182,12 @@ def settle_single(
     )
 
 
+def percent_text(fraction: Fraction) -> str:
+    """A fraction as a percentage with one decimal, rounded half up: 3/8 -> "37.5"."""
+    tenths = int((fraction * 1000 + Fraction(1, 2)) // 1)
+    return f"{tenths // 10}.{tenths % 10}"
+
+
 def needs_reason(amount: int, reference: int, floor_permille: int) -> bool:
     """True when a pledge (single amount, or a range's least) is below the floor."""
     return amount * PERMILLE < floor_permille * reference

@@ -188,7 +188,7 @@ def _round_page(
         settle_form=settle_form or SettleForm(formdata=None),
         action_form=EmptyForm(),
         floor=farm_profile().pledge_floor_permille,
-        needs_reason=rules.needs_reason,
+        percent_text=rules.percent_text,
         currency=farm_profile().currency,
     ), status
 

@@ -236,3 +236,15 @@ def test_percent_text():
     assert percent_text(Fraction(1, 3)) == "33.3"
     assert percent_text(Fraction(1)) == "100.0"
     assert percent_text(Fraction(0)) == "0.0"
+
+
+def test_the_one_cent_alabama_paradox_of_largest_remainders():
+    """Found by search: a budget one cent higher gives membership 4 one cent less. The
+    module's promise is exactly this bound: never more than a cent, and only while its exact
+    amount moved by less than a cent (here 2/93 of a cent)."""
+    pledges = {1: Range(0, 15), 2: Range(0, 30), 3: Range(0, 19), 4: Range(0, 2), 5: Range(0, 27)}
+    refs = dict.fromkeys(pledges, 0)
+    before, after = settle_range(71, pledges, refs), settle_range(72, pledges, refs)
+    assert before.prices == {1: 11, 2: 23, 3: 14, 4: 2, 5: 21}
+    assert after.prices == {1: 12, 2: 23, 3: 15, 4: 1, 5: 21}
+    assert after.lam - before.lam == Fraction(1, 93)

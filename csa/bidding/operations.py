@@ -108,10 +108,14 @@ class RoundFigures:
     settlement: rules.Settlement | None  # None without a budget
 
 
-def coverage_of(round_: BiddingRound) -> rules.Coverage:
-    """The round's coverage alone (the member's meter), without working out the prices."""
+def coverage_of(round_: BiddingRound, references: dict[int, int] | None = None) -> rules.Coverage:
+    """The round's coverage alone (the member's meter), without working out the prices.
+
+    :param references: the season's reference prices, if the caller read them already.
+    """
     season = round_.season
-    references = reference_prices(season)
+    if references is None:
+        references = reference_prices(season)
     return rules.coverage(season.budget_cents or 0, ranges(pledges_of(round_)), references)
 
 

@@ -65,6 +65,7 @@ class HouseholdRound:
     reference: int
     pledge: Pledge | None
     result: PledgeResult | None  # once settled
+    references: dict[int, int]  # the season's reference prices, membership id → cents
 
 
 def household_rounds(member: Member) -> list[HouseholdRound]:
@@ -86,11 +87,12 @@ def household_rounds(member: Member) -> list[HouseholdRound]:
                     PledgeResult.membership_id == membership.id,
                 )
             )
+        references = reference_prices(membership.season)
         found.append(
             HouseholdRound(
                 membership,
                 round_,
-                reference_prices(membership.season).get(membership.id, 0),
+                references.get(membership.id, 0),
                 db.session.scalar(
                     select(Pledge).where(
                         Pledge.bidding_round_id == round_.id,
@@ -98,6 +100,7 @@ def household_rounds(member: Member) -> list[HouseholdRound]:
                     )
                 ),
                 result,
+                references,
             )
         )
     return found

@@ -292,7 +292,7 @@ def _mine_page(
     coverages = {}
     for entry in entries:
         forms.setdefault(entry.round.id, _pledge_form(entry))
-        coverages[entry.round.id] = svc.coverage_of(entry.round)
+        coverages[entry.round.id] = svc.coverage_of(entry.round, entry.references)
     floor = farm_profile().pledge_floor_permille
     return render_template(
         "bidding/mine.html",

@@ -485,3 +485,17 @@ def test_the_demo_has_a_settled_range_round(app, db):
     before = fingerprint()
     assert "already" in load_demo_bidding(farm_today(), season, memberships)
     assert changed_tables(before, fingerprint()) == []
+
+
+def test_each_reader_gets_the_price_in_its_own_language(farm):
+    farm.a.member.locale = "pl"
+    _db.session.commit()
+    round_ = open_range(farm)
+    put(farm, round_, farm.a, 80_000, 120_000)
+    put(farm, round_, farm.b, 90_000, 130_000)
+    svc.settle(round_, None, datetime.combine(farm.today, time(12)))
+    _db.session.commit()
+    polish = mails(f"bidding-settled/{round_.id}/{farm.a.member_id}")[0].body
+    english = mails(f"bidding-settled/{round_.id}/{farm.b.member_id}")[0].body
+    assert "950,00" in polish
+    assert "€1,050.00" in english

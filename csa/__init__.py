@@ -179,6 +179,7 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from csa.accounts.account_views import bp as account_bp
     from csa.accounts.views import bp as auth_bp
+    from csa.bidding.views import bp as bidding_bp
     from csa.calendar.views import bp as calendar_bp
     from csa.changes.views import bp as changes_bp
     from csa.harvest.views import bp as harvest_bp
@@ -210,6 +211,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(renewal_bp, url_prefix="/renewal")
     app.register_blueprint(changes_bp, url_prefix="/changes")
     app.register_blueprint(money_bp, url_prefix="/money")
+    app.register_blueprint(bidding_bp, url_prefix="/bidding")
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -398,3 +398,81 @@ def anonymise_command(member_id: int) -> None:
         fail(exc)
     db.session.commit()
     click.echo(f"Anonymised {name} (household {member_id}); its memberships and allocations stay.")
+
+
+# --- bidding (issue 12) ---
+
+
+@csa_cli.group("bidding")
+def bidding_cli() -> None:
+    """Open and settle a season's bidding round (the same operations as the web)."""
+
+
+def _season_named(name: str) -> object:
+    """The season called NAME (compared without case), or exit 1."""
+    from sqlalchemy import select
+
+    from csa.models import Season
+
+    wanted = name.strip().casefold()
+    season = next(
+        (s for s in db.session.scalars(select(Season)) if s.name.strip().casefold() == wanted),
+        None,
+    )
+    if season is None:
+        fail(CsaError(f"No season is called {name}."))
+    return season
+
+
+@bidding_cli.command("open")
+@click.argument("season_name", metavar="SEASON")
+@click.option("--mode", type=click.Choice(["range", "single"]), required=True)
+@click.option("--deadline", required=True, help="The last day pledges are taken (YYYY-MM-DD).")
+def bidding_open_command(season_name: str, mode: str, deadline: str) -> None:
+    """Open the next bidding round of SEASON and tell its households."""
+    from csa.bidding.operations import open_round
+    from csa.models import BiddingMode, Season
+    from csa.rounds.lifecycle import farm_today
+
+    season = _season_named(season_name)
+    assert isinstance(season, Season)
+    day = _iso_date(deadline)
+    try:
+        round_ = open_round(season, BiddingMode(mode), day, None, farm_today())
+    except CsaError as exc:
+        fail(exc)
+    db.session.commit()
+    click.echo(
+        f"Opened bidding round {round_.number} of {season.name} ({mode}), "
+        f"pledges until {day.isoformat()}."
+    )
+
+
+@bidding_cli.command("settle")
+@click.argument("season_name", metavar="SEASON")
+@click.option("--accept-shortfall", is_flag=True, help="Settle even if the pledges fall short.")
+def bidding_settle_command(season_name: str, accept_shortfall: bool) -> None:
+    """Settle SEASON's current bidding round: fix every membership's season price."""
+    from csa.bidding.operations import current_round, settle
+    from csa.core.clock import utcnow
+    from csa.core.money import cents_to_str
+    from csa.models import Season
+
+    season = _season_named(season_name)
+    assert isinstance(season, Season)
+    round_ = current_round(season)
+    if round_ is None:
+        fail(CsaError(f"{season.name} has no bidding round."))
+    try:
+        result = settle(round_, None, utcnow(), accept_shortfall=accept_shortfall)
+    except CsaError as exc:
+        fail(exc)
+    db.session.commit()
+    click.echo(
+        f"Settled bidding round {round_.number} of {season.name}: {len(result.prices)} prices, "
+        f"total {cents_to_str(result.total)}, budget {cents_to_str(result.budget)}, "
+        f"lambda {result.lam.numerator}/{result.lam.denominator}"
+        + (f", shortfall {cents_to_str(result.shortfall)}" if result.shortfall else "")
+        + (f", surplus {cents_to_str(result.surplus)}" if result.surplus else "")
+        + "."
+    )

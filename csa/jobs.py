@@ -54,6 +54,7 @@ class JobReport:
     expired: int = 0  # offers that ran out unanswered
     mail: DeliveryReport = field(default_factory=DeliveryReport)
     renewals: str = ""  # csa/renewal/operations.py RenewalRun, as text
+    bidding: str = ""  # csa/bidding/operations.py BiddingRun, as text
 
     def __str__(self) -> str:
         if not self.acted:
@@ -177,6 +178,26 @@ def renew_memberships(now: datetime, report: JobReport) -> None:
         log.exception("the renewal job failed; the next run retries")
 
 
+def close_bidding(now: datetime, report: JobReport) -> None:
+    """Close the bidding rounds past their deadline; a range round whose pledges cover the
+    budget settles (its households are told their price), the others wait for a coordinator.
+
+    One commit per round; a round closed once is no longer due, so a second run does nothing.
+    """
+    from csa.bidding.operations import BiddingRun, close_due, due_rounds
+
+    run = BiddingRun()
+    for round_ in due_rounds(farm_today(now)):
+        round_id = round_.id
+        try:
+            close_due(round_, now, run)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.exception("closing bidding round %s failed; the next run retries", round_id)
+    report.bidding = str(run)
+
+
 def deliver_mail(report: JobReport) -> None:
     """Send what the steps before queued (and anything due for a retry), one per commit."""
     try:
@@ -244,6 +265,7 @@ def run_due_jobs(now: datetime | None = None, holder: str = HOLDER) -> JobReport
     # which the offers then reach in the same run.
     renew_memberships(now, report)
     offer_places(now, report)
+    close_bidding(now, report)
     deliver_mail(report)
     close_past_rounds(now, report)
     log.info("jobs: %s", report)

@@ -1056,3 +1056,120 @@ def memberships_on(on_date: date) -> select:  # type: ignore[valid-type]
         Membership.start <= on_date,
         Membership.end >= on_date,
     )
+
+
+# --- bidding (issue 12) ---
+
+
+class BiddingMode(enum.StrEnum):
+    RANGE = "range"  # each pledges a least and a most; settles in one round at one λ
+    SINGLE = "single"  # one amount each; short, the farm opens another round
+
+
+class BiddingState(enum.StrEnum):
+    OPEN = "open"  # taking pledges until its deadline
+    CLOSED = "closed"  # past its deadline, waiting for a coordinator (or the next round)
+    SETTLED = "settled"  # the season prices are fixed; read-only from here
+    CANCELLED = "cancelled"
+
+
+class BiddingRound(Model):
+    """One round of pledges for a season's budget (csa/bidding). Numbered 1, 2, … per season.
+
+    Settling stores how it was reached: the budget, λ (exactly, as a fraction) and the
+    shortfall or surplus; each membership's price is in PledgeResult and Membership.price_cents.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    season_id: Mapped[int] = mapped_column(ForeignKey("season.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    mode: Mapped[BiddingMode] = mapped_column(_enum(BiddingMode, "bidding_mode"))
+    state: Mapped[BiddingState] = mapped_column(
+        _enum(BiddingState, "bidding_state"), default=BiddingState.OPEN
+    )
+    opened_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    opened_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    deadline: Mapped[date] = mapped_column(Date)  # the last day pledges are taken
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    settled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # None when the scheduler settled it (a range round covered at its deadline).
+    settled_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    # λ as an exact fraction, numerator and denominator as decimal strings.
+    lambda_num: Mapped[str | None] = mapped_column(String(40))
+    lambda_den: Mapped[str | None] = mapped_column(String(40))
+    budget_cents: Mapped[int | None] = mapped_column(Integer)  # the budget it settled
+    shortfall_cents: Mapped[int | None] = mapped_column(Integer)
+    surplus_cents: Mapped[int | None] = mapped_column(Integer)
+    # Σ weights of the memberships priced at settlement: a latecomer's reference is the
+    # budget × its weight / this (csa/money/prices.py).
+    weight_milli: Mapped[int | None] = mapped_column(Integer)
+
+    season: Mapped[Season] = relationship()
+    opened_by: Mapped[User | None] = relationship(foreign_keys=[opened_by_id])
+    settled_by: Mapped[User | None] = relationship(foreign_keys=[settled_by_id])
+    pledges: Mapped[list[Pledge]] = relationship(
+        back_populates="round", order_by="Pledge.membership_id"
+    )
+
+    __table_args__ = (
+        UniqueConstraint("season_id", "number", name="uq_bidding_round_number"),
+        CheckConstraint("number > 0", name="number_positive"),
+    )
+
+    @property
+    def lam(self) -> Fraction | None:
+        if self.lambda_num is None or self.lambda_den is None:
+            return None
+        return Fraction(int(self.lambda_num), int(self.lambda_den))
+
+
+class Pledge(Model):
+    """What one membership pledged in one round: a least and a most (equal in single mode).
+
+    The reason (a pledge below the farm's floor needs one) is shown only to staff.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bidding_round_id: Mapped[int] = mapped_column(ForeignKey("bidding_round.id"), index=True)
+    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), index=True)
+    min_cents: Mapped[int] = mapped_column(Integer)
+    max_cents: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(NOTE_MAX), default="")
+    # Copied from the round before (single mode), until the member changes it.
+    carried: Mapped[bool] = mapped_column(Boolean, default=False)
+    pledged_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+
+    round: Mapped[BiddingRound] = relationship(back_populates="pledges")
+    membership: Mapped[Membership] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("bidding_round_id", "membership_id", name="uq_pledge_round_membership"),
+        CheckConstraint("min_cents > 0 AND max_cents >= min_cents", name="range_order"),
+    )
+
+    @property
+    def amount_cents(self) -> int:
+        """The single-mode amount (the most, which equals the least there)."""
+        return self.max_cents
+
+
+class PledgeResult(Model):
+    """The price settling gave one membership, pledged or not: the settled round's audit."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bidding_round_id: Mapped[int] = mapped_column(ForeignKey("bidding_round.id"), index=True)
+    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), index=True)
+    pledged: Mapped[bool] = mapped_column(Boolean)
+    reference_cents: Mapped[int] = mapped_column(Integer)
+    price_cents: Mapped[int] = mapped_column(Integer)
+
+    membership: Mapped[Membership] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint(
+            "bidding_round_id", "membership_id", name="uq_pledge_result_round_membership"
+        ),
+        CheckConstraint("price_cents >= 0", name="price_positive"),
+    )

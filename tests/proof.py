@@ -274,6 +274,7 @@ def build_world(make_user: Any) -> World:
     db.session.add(deletion)
     db.session.commit()
     signup_pages = _signup_world(farm, users["coordinator"])
+    bidding = _money_bidding_world(farm, a, b, next_season, today)
     ids = {
         "member_id": b.member.id,
         "membership_id": b.id,
@@ -288,6 +289,7 @@ def build_world(make_user: Any) -> World:
         "message_id": 1,
         "request_id": deletion.id,
         "signup_id": signup_pages.request_id,
+        **bidding.ids,
     }
     return World(
         ids,
@@ -301,6 +303,7 @@ def build_world(make_user: Any) -> World:
             f"/account/email/confirm/{email_token(forgetful, 'forgetful-new@example.org')}",
             offer_path,
             *signup_pages.pages,
+            *bidding.pages,
         ],
     )
 
@@ -399,6 +402,48 @@ def _signup_world(farm: Any, coordinator: Any) -> _SignupWorld:
     db.session.add_all([confirmed, unconfirmed])
     db.session.commit()
     return _SignupWorld(confirmed.id, ["/join/", "/join/privacy", f"/join/confirm/{SIGNUP_TOKEN}"])
+
+
+# --- money, bidding (issue 12): an open range round with pledges of A and B ------------------
+
+
+@dataclass
+class _MoneyWorld:
+    ids: dict[str, int]
+    pages: list[str]
+
+
+def _money_bidding_world(farm: Any, a: Any, b: Any, next_season: Any, today: date) -> _MoneyWorld:
+    """The season's budget and an open range round where A and B pledged (B's reason holds a
+    marker, and B's amounts are nowhere near A's); the next season has a budget and no round,
+    so its page offers the open form. Rows are written directly: no mail is queued."""
+    from csa.models import BiddingMode, BiddingRound, BiddingState, Pledge
+    from csa.money.profile import farm_profile
+
+    # The billing profile exists, as on a farm past its first money page: made on first use,
+    # SQLite would commit it even in a refused request (its savepoint is the outermost one).
+    farm_profile()
+    farm.season.budget_cents = 375_000  # A 1,000.00, B 1,750.00, Carl (paused) 1,000.00
+    next_season.budget_cents = 100_000
+    round_ = BiddingRound(
+        season=farm.season,
+        number=1,
+        mode=BiddingMode.RANGE,
+        state=BiddingState.OPEN,
+        deadline=today + timedelta(days=14),
+    )
+    db.session.add(round_)
+    db.session.flush()
+    db.session.add_all(
+        [
+            Pledge(bidding_round_id=round_.id, membership_id=a.id, min_cents=90_000,
+                   max_cents=120_000),
+            Pledge(bidding_round_id=round_.id, membership_id=b.id, min_cents=133_777,
+                   max_cents=199_999, reason=f"{B_MARKERS[1]}: a tight year"),
+        ]
+    )  # fmt: skip
+    db.session.commit()
+    return _MoneyWorld({"bidding_round_id": round_.id}, [f"/bidding/?season={next_season.id}"])
 
 
 def fill_rule(rule: Any, world: World, day: date | None = None) -> str:

@@ -1,4 +1,4 @@
-"""Benchmarks that print figures: `python -m tools.bench split|store|all [--runs N]`.
+"""Benchmarks that print figures: `python -m tools.bench split|store|sheets|bidding|all [--runs N]`.
 
 Never timed tests: this machine is shared and noisy, so each figure is the median of runs.
 """
@@ -285,10 +285,105 @@ def bench_sheets(runs: int) -> None:
         )
 
 
+def bench_bidding(runs: int) -> None:
+    """Settle a range bidding round of 5,000 memberships in SQLite: the pure rule, and the
+    whole operation (read memberships, references and pledges, write 5,000 prices and audit
+    rows, commit), without and with the households' mails queued."""
+    import random
+
+    from sqlalchemy import delete, insert, select, update
+
+    from csa import create_app
+    from csa.bidding import operations as svc
+    from csa.bidding import rules
+    from csa.core.clock import utcnow
+    from csa.extensions import db
+    from csa.models import (
+        BiddingMode,
+        BiddingRound,
+        BiddingState,
+        Membership,
+        OutboxMessage,
+        Pledge,
+        PledgeResult,
+        Season,
+    )
+    from csa.money.prices import reference_prices
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
+        config = {"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "OUTBOX_DIR": tmp}
+        app = create_app(config)
+        with app.app_context():
+            _build_round(MEMBERSHIPS, 1, [("Crop 0", "kg", 50)])
+            season = db.session.scalar(select(Season))
+            season.budget_cents = 65_000 * MEMBERSHIPS  # 650.00 a membership on average
+            round_ = BiddingRound(
+                season=season, number=1, mode=BiddingMode.RANGE, deadline=season.end
+            )
+            db.session.add(round_)
+            db.session.flush()
+            references = reference_prices(season)
+            rng = random.Random(12)
+            rows = []
+            for membership_id, ref in references.items():
+                low = ref * rng.randint(700, 1000) // 1000
+                rows.append(
+                    {
+                        "bidding_round_id": round_.id,
+                        "membership_id": membership_id,
+                        "min_cents": low,
+                        "max_cents": low + ref * rng.randint(50, 600) // 1000,
+                        "reason": "",
+                        "carried": False,
+                    }
+                )
+            db.session.execute(insert(Pledge), rows)
+            db.session.commit()
+            ranges = {r["membership_id"]: rules.Range(r["min_cents"], r["max_cents"]) for r in rows}
+
+            def pure() -> float:
+                t0 = time.perf_counter()
+                rules.settle_range(season.budget_cents or 0, ranges, references)
+                return time.perf_counter() - t0
+
+            def reset() -> None:
+                db.session.execute(delete(PledgeResult))
+                db.session.execute(delete(OutboxMessage))
+                db.session.execute(update(Membership).values(price_cents=None))
+                db.session.execute(
+                    update(BiddingRound).values(state=BiddingState.OPEN, settled_at=None)
+                )
+                db.session.commit()
+                db.session.expire_all()
+
+            def full(notify: bool) -> Callable[[], float]:
+                def run() -> float:
+                    reset()
+                    t0 = time.perf_counter()
+                    found = db.session.get(BiddingRound, round_.id)
+                    assert found is not None
+                    svc.settle(found, None, utcnow(), notify=notify)
+                    db.session.commit()
+                    return time.perf_counter() - t0
+
+                return run
+
+            pure_median, _ = median_of(runs, pure)
+            full_median, _ = median_of(runs, full(False))
+            mail_median, _ = median_of(max(1, runs // 2), full(True))
+            print(
+                f"bidding settle {MEMBERSHIPS} memberships (range): pure rule "
+                f"{pure_median * 1000:.0f} ms; with DB writes {full_median:.2f} s; "
+                f"with the {MEMBERSHIPS} mails queued too {mail_median:.2f} s (medians)"
+            )
+
+
 BENCHES: dict[str, Callable[[int], None]] = {
     "split": bench_split,
     "store": bench_store,
     "sheets": bench_sheets,
+    "bidding": bench_bidding,
 }
 
 

@@ -581,6 +581,9 @@ class OutboxMessage(Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     transport: Mapped[str] = mapped_column(String(10), default="")  # smtp or file
+    # A document attached when the message is built for sending, named "kind:id" (e.g.
+    # "invoice:42"): rendered then from a row that never changes (csa/notices/attachments.py).
+    attachment: Mapped[str | None] = mapped_column(String(60))
 
     __table_args__ = (Index("ix_outbox_message_due", "state", "next_attempt_at"),)
 

@@ -30,6 +30,7 @@ from csa.models import (
     InvoiceKind,
     OutboxMessage,
     PaymentPlan,
+    Role,
 )
 from csa.money.balances import open_cents
 from csa.money.profile import farm_profile
@@ -383,3 +384,125 @@ def test_the_mail_arrives_with_the_pdf_attached(app, db, smtp):
     text = pypdf.PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
     assert "2027-00001" in text
     assert deliver().sent == 0
+
+
+# --- the pages -------------------------------------------------------------------------------
+
+
+def _issued_world(db, make_user):
+    """Two households on monthly plans with their first invoices; logins for A and staff."""
+    _, (a, b) = _farm(db, n=2)
+    b.member.name = "Bertha Other"
+    db.session.commit()
+    issue_due_invoices(START - timedelta(days=14))
+    inv_a, inv_b = _invoices()
+    users = {
+        "a": make_user(Role.MEMBER, email=a.member.email, member=a.member),
+        "coordinator": make_user(Role.COORDINATOR),
+    }
+    return a, b, inv_a, inv_b, users
+
+
+def test_the_member_sees_its_own_invoices_only(app, db, client, auth, make_user):
+    a, b, inv_a, inv_b, users = _issued_world(db, make_user)
+    auth.login(users["a"].email)
+    page = client.get("/invoices/mine")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert inv_a.number in html
+    assert inv_a.reference in html
+    assert "<svg" in html  # the EPC code to scan
+    assert inv_b.number not in html
+    assert "Bertha Other" not in html
+    mine = client.get(f"/invoices/mine/{inv_a.id}.pdf")
+    assert mine.status_code == 200
+    assert mine.headers["Content-Type"] == "application/pdf"
+    assert client.get(f"/invoices/mine/{inv_b.id}.pdf").status_code == 404
+    assert client.get(f"/invoices/{inv_b.id}.pdf").status_code == 403
+    assert client.get(f"/invoices/{inv_a.id}").status_code == 403
+
+
+def test_the_member_chooses_a_plan_until_the_first_invoice(app, db, client, auth, make_user):
+    _, (m,) = _farm(db, n=1, plan=PaymentPlan.SINGLE)
+    user = make_user(Role.MEMBER, email=m.member.email, member=m.member)
+    auth.login(user.email)
+    page = client.get("/invoices/mine").get_data(as_text=True)
+    assert f"/invoices/mine/{m.id}/plan" in page
+    response = client.post(f"/invoices/mine/{m.id}/plan", data={f"m{m.id}-plan": "quarterly"})
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert m.payment_plan == PaymentPlan.QUARTERLY
+    before = fingerprint()
+    response = client.post(f"/invoices/mine/{m.id}/plan", data={f"m{m.id}-plan": "weekly"})
+    assert response.status_code == 400
+    assert fingerprint() == before
+    issue_due_invoices(START - timedelta(days=14))
+    assert f"/invoices/mine/{m.id}/plan" not in client.get("/invoices/mine").get_data(as_text=True)
+    before = fingerprint()
+    response = client.post(f"/invoices/mine/{m.id}/plan", data={f"m{m.id}-plan": "monthly"})
+    assert response.status_code == 400
+    assert fingerprint() == before
+
+
+def test_a_member_cannot_set_another_households_plan(app, db, client, auth, make_user):
+    a, b, _inv_a, _inv_b, users = _issued_world(db, make_user)
+    auth.login(users["a"].email)
+    assert client.post(f"/invoices/mine/{b.id}/plan", data={}).status_code == 404
+
+
+def test_the_coordinator_lists_filters_and_issues_now(app, db, client, auth, make_user):
+    a, b, inv_a, inv_b, users = _issued_world(db, make_user)
+    auth.login(users["coordinator"].email)
+    html = client.get("/invoices/").get_data(as_text=True)
+    assert inv_a.number in html
+    assert "Bertha Other" in html
+    assert "open" in html
+    issue_credit_note(inv_b, inv_b.total_cents, "Gift", START)
+    db.session.commit()
+    credited = client.get("/invoices/?status=credited").get_data(as_text=True)
+    assert inv_b.number in credited
+    assert inv_a.number not in credited
+    response = client.post("/invoices/issue")
+    assert response.status_code == 302
+    assert _count(Invoice) == 3  # nothing more due yet (two invoices and a credit note)
+    page = client.get(f"/invoices/{inv_a.id}")
+    assert page.status_code == 200
+    assert "Correct this invoice" in page.get_data(as_text=True)
+    assert client.get(f"/invoices/{inv_a.id}.pdf").status_code == 200
+    assert client.get("/invoices/plans").status_code == 200
+
+
+def test_a_credit_note_from_the_form_lowers_the_open_amount(app, db, client, auth, make_user):
+    a, b, inv_a, inv_b, users = _issued_world(db, make_user)
+    auth.login(users["coordinator"].email)
+    response = client.post(
+        f"/invoices/{inv_a.id}/credit", data={"amount": "25,50", "reason": "Hail"}
+    )
+    assert response.status_code == 302
+    (note,) = _invoices(InvoiceKind.CREDIT_NOTE)
+    assert note.total_cents == 2550
+    assert note.number == f"CN-{note.year}-{note.seq:05d}"  # issued today, this year
+    assert open_cents([inv_a]) == {inv_a.id: 10000 - 2550}
+    html = client.get(f"/invoices/{inv_a.id}").get_data(as_text=True)
+    assert note.number in html
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"amount": "100,01", "reason": "Too much"},  # above the invoice (100.00)
+        {"amount": "0", "reason": "Zero"},
+        {"amount": "ten", "reason": "Text"},
+        {"amount": "-5", "reason": "Negative"},
+        {"amount": "5", "reason": "   "},
+        {"amount": "", "reason": "Empty"},
+    ],
+)
+def test_bad_credit_notes_write_nothing(app, db, client, auth, make_user, data):
+    a, b, inv_a, inv_b, users = _issued_world(db, make_user)
+    auth.login(users["coordinator"].email)
+    before = fingerprint()
+    response = client.post(f"/invoices/{inv_a.id}/credit", data=data)
+    assert response.status_code == 400
+    assert 'class="error"' in response.get_data(as_text=True)
+    assert fingerprint() == before

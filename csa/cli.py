@@ -415,6 +415,11 @@ def invoices_issue_command(until: str | None) -> None:
 
     limit = _iso_date(until) if until else None
     report = issue_due_invoices(farm_today(), limit)
+    if report.not_ready:
+        raise click.ClickException(
+            "The farm's billing profile has no legal name or IBAN yet (Money → Settings); "
+            "no invoice was issued."
+        )
     click.echo(str(report))
     if report.failed:
         raise click.ClickException(f"{report.failed} invoices could not be issued; see the log.")

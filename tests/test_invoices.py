@@ -506,3 +506,49 @@ def test_bad_credit_notes_write_nothing(app, db, client, auth, make_user, data):
     assert response.status_code == 400
     assert 'class="error"' in response.get_data(as_text=True)
     assert fingerprint() == before
+
+
+# --- the demo --------------------------------------------------------------------------------
+
+
+def test_the_demo_invoices_follow_the_schedule(app, db):
+    from csa.demo import SEASON_NAME, load_demo
+    from csa.invoices.demo import load_demo_invoices
+    from csa.models import Membership, Season
+    from csa.rounds.lifecycle import farm_today
+
+    load_demo()
+    db.session.commit()
+    today = farm_today()
+    season = db.session.scalar(select(Season).where(Season.name == SEASON_NAME))
+    memberships = list(
+        db.session.scalars(
+            select(Membership).where(Membership.season_id == season.id).order_by(Membership.id)
+        )
+    )
+    issued = load_demo_invoices(today, season, memberships)
+    db.session.commit()
+    assert issued > len(memberships)  # months of instalments already
+    plans = {m.payment_plan for m in memberships}
+    assert plans == {PaymentPlan.SINGLE, PaymentPlan.MONTHLY, PaymentPlan.QUARTERLY}
+    invoices = _invoices()
+    assert [i.issued_on for i in invoices] == sorted(i.issued_on for i in invoices)
+    assert all(i.issued_on <= today for i in invoices)
+    by_year: dict[int, list[int]] = {}
+    for inv in invoices:
+        by_year.setdefault(inv.year, []).append(inv.seq)
+    assert all(seqs == list(range(1, len(seqs) + 1)) for seqs in by_year.values())
+    assert load_demo_invoices(today, season, memberships) == 0  # twice: nothing new
+    assert issue_due_invoices(today - timedelta(days=1)).issued == []  # the job agrees
+
+
+def test_nothing_is_issued_before_the_farm_names_its_bank_account(db, runner):
+    _farm(db)
+    farm_profile().iban = ""
+    db.session.commit()
+    before = fingerprint()
+    assert issue_due_invoices(START - timedelta(days=14)).not_ready
+    result = runner.invoke(args=["csa", "invoices", "issue"])
+    assert result.exit_code != 0
+    assert "IBAN" in result.output
+    assert fingerprint() == before

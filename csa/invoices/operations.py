@@ -49,10 +49,19 @@ REASON_MAX = 200
 class IssueReport:
     issued: list[int] = field(default_factory=list)  # invoice ids, in issue order
     failed: int = 0  # instalments that could not be issued now (the next run retries)
+    not_ready: bool = False  # the farm's billing profile lacks its legal name or IBAN
 
     def __str__(self) -> str:
+        if self.not_ready:
+            return "invoices: none, the billing profile has no legal name or IBAN yet"
         text = f"invoices issued: {len(self.issued)}"
         return f"{text}, failed: {self.failed}" if self.failed else text
+
+
+def billing_ready(profile: FarmProfile) -> bool:
+    """Invoices go out only once the farm has named itself and its bank account (Money →
+    Settings): an invoice without them cannot be paid, and it can never be taken back."""
+    return bool(profile.legal_name.strip() and profile.iban)
 
 
 def schedule(membership: Membership, price_cents: int) -> list[Instalment]:
@@ -230,6 +239,9 @@ def issue_due_invoices(
     report = IssueReport()
     profile = farm_profile()
     db.session.commit()  # the profile row, if this is its first use
+    if not billing_ready(profile):
+        report.not_ready = True
+        return report
     todo = [(m.id, inst, count) for m, inst, count in due_instalments(today, until)]
     db.session.commit()
     for membership_id, inst, count in todo:

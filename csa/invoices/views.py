@@ -99,6 +99,9 @@ def issue() -> ResponseReturnValue:
         flash_errors(form)
         return redirect(url_for("invoices.index"))
     report = operations.issue_due_invoices(farm_today())
+    if report.not_ready:
+        flash(_("Set the farm's legal name and IBAN in the settings first."), "error")
+        return redirect(url_for("money.settings"))
     count = len(report.issued)
     flash(ngettext("%(num)s invoice issued.", "%(num)s invoices issued.", count), "success")
     if report.failed:

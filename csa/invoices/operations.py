@@ -243,7 +243,7 @@ def issue_due_invoices(
         report.not_ready = True
         return report
     todo = [(m.id, inst, count) for m, inst, count in due_instalments(today, until)]
-    db.session.commit()
+    db.session.commit()  # end the read; each invoice is a transaction of its own
     for membership_id, inst, count in todo:
         try:
             membership = db.session.get(Membership, membership_id)
@@ -265,7 +265,6 @@ def issue_due_invoices(
             log.exception(
                 "issuing instalment %s of membership %s failed", inst.number, membership_id
             )
-        profile = farm_profile()
     return report
 
 

@@ -1059,3 +1059,20 @@ def memberships_on(on_date: date) -> select:  # type: ignore[valid-type]
         Membership.start <= on_date,
         Membership.end >= on_date,
     )
+
+
+# --- invoices (issue 12) ---
+
+
+class InvoiceSeller(Model):
+    """The farm as an invoice named it when issued: its PDF is rendered from this copy, so
+    a later change of the billing profile (a new bank account) never rewrites it."""
+
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id"), primary_key=True)
+    legal_name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(300), default="")
+    tax_id: Mapped[str] = mapped_column(String(40), default="")
+    iban: Mapped[str] = mapped_column(String(34), default="")
+    bic: Mapped[str] = mapped_column(String(11), default="")
+
+    invoice: Mapped[Invoice] = relationship()

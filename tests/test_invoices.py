@@ -328,6 +328,21 @@ def test_the_pdf_names_everything_and_its_qr_code_is_the_epc_payload(app, db, tm
     assert lines[9] == invoice.reference
 
 
+def test_a_new_bank_account_never_rewrites_an_issued_invoice(app, db):
+    _farm(db, n=1)
+    issue_due_invoices(START - timedelta(days=14))
+    (invoice,) = _invoices()
+    profile = farm_profile()
+    profile.iban = "NL91ABNA0417164300"
+    profile.legal_name = "Renamed Farm"
+    db.session.commit()
+    text = pypdf.PdfReader(io.BytesIO(invoice_pdf(invoice))).pages[0].extract_text()
+    assert "DE89 3704 0044 0532 0130 00" in text
+    assert "Gospodarstwo Zielone Pole" in text
+    assert "NL91" not in text
+    assert "Renamed Farm" not in text
+
+
 def test_a_zloty_invoice_has_a_transfer_block_and_no_qr_code(app, db, tmp_path):
     _farm(db, n=1, currency="PLN")
     issue_due_invoices(START - timedelta(days=14))

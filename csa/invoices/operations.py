@@ -29,6 +29,7 @@ from csa.models import (
     Invoice,
     InvoiceKind,
     InvoiceLine,
+    InvoiceSeller,
     Membership,
     PaymentPlan,
     Season,
@@ -93,6 +94,7 @@ def _issue(
     due_on: date,
     lines: list[tuple[str, int]],
     currency: str,
+    seller: FarmProfile,
     instalment: int | None = None,
     credits: Invoice | None = None,
 ) -> Invoice:
@@ -118,6 +120,16 @@ def _issue(
     )
     db.session.add(invoice)
     db.session.flush()
+    db.session.add(
+        InvoiceSeller(
+            invoice_id=invoice.id,
+            legal_name=seller.legal_name,
+            address=seller.address,
+            tax_id=seller.tax_id,
+            iban=seller.iban,
+            bic=seller.bic,
+        )
+    )
     for position, (text, amount) in enumerate(lines, start=1):
         db.session.add(
             InvoiceLine(
@@ -154,6 +166,7 @@ def issue_invoice(
         due_on=due_on_issue(instalment.due, issued_on),
         lines=[(line, instalment.amount_cents)],
         currency=profile.currency,
+        seller=profile,
         instalment=instalment.number,
     )
     if notify:
@@ -306,6 +319,7 @@ def issue_credit_note(
         due_on=today,
         lines=[(line, amount_cents)],
         currency=invoice.currency,
+        seller=profile,
         credits=invoice,
     )
     # Checked again under the counter's lock, this note included: one issued meanwhile

@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from csa.core.banking import format_iban
 from csa.extensions import db
-from csa.models import FarmProfile, Invoice, InvoiceKind
+from csa.models import FarmProfile, Invoice, InvoiceKind, InvoiceSeller
 from csa.money.profile import farm_profile
 from csa.notices.attachments import Attachment, AttachmentMissing, register
 from csa.sheets.pdf import render_document, write_document
@@ -27,7 +27,16 @@ STYLESHEET = "invoices/pdf.css"
 EPC_NAME_MAX = 70  # the beneficiary's name in an EPC payload
 
 
-def epc_qr(profile: FarmProfile, invoice: Invoice, amount_cents: int) -> segno.QRCode | None:
+Seller = FarmProfile | InvoiceSeller
+
+
+def seller_of(invoice: Invoice) -> Seller:
+    """The farm as the invoice was issued with it (the profile now, for rows made before
+    the copy existed)."""
+    return db.session.get(InvoiceSeller, invoice.id) or farm_profile()
+
+
+def epc_qr(profile: Seller, invoice: Invoice, amount_cents: int) -> segno.QRCode | None:
     """The EPC QR code paying `amount_cents` of an invoice, or None: not euro, no IBAN or
     legal name, or nothing to pay."""
     if invoice.currency != "EUR" or not profile.iban or not profile.legal_name.strip():
@@ -51,8 +60,8 @@ def qr_svg(qr: segno.QRCode | None, scale: int = 3) -> Markup | None:
     return Markup(re.sub(r"^<\?xml[^>]*>\s*", "", svg))  # noqa: S704 - segno's own SVG
 
 
-def pdf_context(invoice: Invoice, profile: FarmProfile | None = None) -> dict[str, Any]:
-    profile = profile or farm_profile()
+def pdf_context(invoice: Invoice, profile: Seller | None = None) -> dict[str, Any]:
+    profile = profile or seller_of(invoice)
     qr = epc_qr(profile, invoice, invoice.total_cents)
     return {
         "invoice": invoice,
@@ -63,7 +72,7 @@ def pdf_context(invoice: Invoice, profile: FarmProfile | None = None) -> dict[st
     }
 
 
-def invoice_pdf(invoice: Invoice, profile: FarmProfile | None = None) -> bytes:
+def invoice_pdf(invoice: Invoice, profile: Seller | None = None) -> bytes:
     """The PDF of an issued invoice or credit note, in its household's language."""
     with force_locale(invoice.member.locale):
         document = render_document(

@@ -13,11 +13,12 @@ from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import select
 
+from csa.core.banking import format_iban
 from csa.errors import ValidationFailed
 from csa.extensions import db
 from csa.invoices import operations, queries
 from csa.invoices.forms import CreditNoteForm, IssueForm, PlanForm
-from csa.invoices.pdf import epc_qr, filename, invoice_pdf, qr_svg
+from csa.invoices.pdf import epc_qr, filename, invoice_pdf, qr_svg, seller_of
 from csa.models import OCCUPYING, Invoice, Member, Membership, Role, Season
 from csa.money.prices import season_prices
 from csa.money.profile import farm_profile
@@ -259,7 +260,6 @@ def mine() -> ResponseReturnValue:
 def _mine_page(status: int = 200) -> ResponseReturnValue:
     member = _household()
     today = farm_today()
-    profile = farm_profile()
     memberships: list[Membership] = []
     rows: list[queries.InvoiceRow] = []
     if member is not None:
@@ -281,8 +281,13 @@ def _mine_page(status: int = 200) -> ResponseReturnValue:
     for m in memberships:
         price = m.price_cents if m.price_cents is not None else season_prices(m.season).get(m.id, 0)
         shares.append((m, price, _plan_form(m)))
+    # The farm as each open invoice names it, and its code for what is still open (a
+    # partly paid invoice: the rest).
+    sellers = {r.invoice.id: seller_of(r.invoice) for r in rows if r.open}
     codes = {
-        r.invoice.id: qr_svg(epc_qr(profile, r.invoice, r.open), scale=3) for r in rows if r.open
+        r.invoice.id: qr_svg(epc_qr(sellers[r.invoice.id], r.invoice, r.open))
+        for r in rows
+        if r.open
     }
     return (
         render_template(
@@ -290,7 +295,8 @@ def _mine_page(status: int = 200) -> ResponseReturnValue:
             shares=shares,
             rows=rows,
             codes=codes,
-            profile=profile,
+            sellers=sellers,
+            format_iban=format_iban,
             plan_label=plan_label,
         ),
         status,

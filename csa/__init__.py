@@ -183,6 +183,7 @@ def register_blueprints(app: Flask) -> None:
     from csa.calendar.views import bp as calendar_bp
     from csa.changes.views import bp as changes_bp
     from csa.harvest.views import bp as harvest_bp
+    from csa.invoices.views import bp as invoices_bp
     from csa.main.views import bp as main_bp
     from csa.money.views import bp as money_bp
     from csa.privacy.views import bp as privacy_bp
@@ -212,6 +213,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(changes_bp, url_prefix="/changes")
     app.register_blueprint(money_bp, url_prefix="/money")
     app.register_blueprint(bidding_bp, url_prefix="/bidding")
+    app.register_blueprint(invoices_bp, url_prefix="/invoices")
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -476,3 +476,28 @@ def bidding_settle_command(season_name: str, accept_shortfall: bool) -> None:
         + (f", surplus {cents_to_str(result.surplus)}" if result.surplus else "")
         + "."
     )
+
+
+# --- invoices (issue 12) ---
+
+invoices_cli = AppGroup("invoices", help="Invoices and credit notes.")
+csa_cli.add_command(invoices_cli)
+
+
+@invoices_cli.command("issue")
+@click.option("--until", "until", default=None, help="Issue what falls due by this date.")
+def invoices_issue_command(until: str | None) -> None:
+    """Issue the invoices due soon (or by --until), one commit each; twice issues nothing new."""
+    from csa.invoices.operations import issue_due_invoices
+    from csa.rounds.lifecycle import farm_today
+
+    limit = _iso_date(until) if until else None
+    report = issue_due_invoices(farm_today(), limit)
+    if report.not_ready:
+        raise click.ClickException(
+            "The farm's billing profile has no legal name or IBAN yet (Money → Settings); "
+            "no invoice was issued."
+        )
+    click.echo(str(report))
+    if report.failed:
+        raise click.ClickException(f"{report.failed} invoices could not be issued; see the log.")

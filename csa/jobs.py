@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from csa.core.clock import utcnow
 from csa.extensions import changed_rows, db
+from csa.invoices.operations import IssueReport
 from csa.models import OPEN_STATES, Lease, Round, RoundStatus
 from csa.notices.outbox import DeliveryReport, deliver
 from csa.ops.runlock import hold_run_lock
@@ -55,6 +56,7 @@ class JobReport:
     mail: DeliveryReport = field(default_factory=DeliveryReport)
     renewals: str = ""  # csa/renewal/operations.py RenewalRun, as text
     bidding: str = ""  # csa/bidding/operations.py BiddingRun, as text
+    invoices: IssueReport = field(default_factory=IssueReport)  # csa/invoices
 
     def __str__(self) -> str:
         if not self.acted:
@@ -63,7 +65,7 @@ class JobReport:
             f"rounds created: {len(self.created)}, locked: {len(self.locked)}, "
             f"notified: {len(self.notified)}, distributed: {len(self.distributed)}; "
             f"places offered: {self.offered}, offers expired: {self.expired}; "
-            f"{self.renewals + '; ' if self.renewals else ''}mail {self.mail}"
+            f"{self.renewals + '; ' if self.renewals else ''}{self.invoices}; mail {self.mail}"
         )
 
 
@@ -198,6 +200,18 @@ def close_bidding(now: datetime, report: JobReport) -> None:
     report.bidding = str(run)
 
 
+def issue_invoices(now: datetime, report: JobReport) -> None:
+    """Issue the invoices falling due soon (csa/invoices/operations.py), one commit each;
+    a second run, or a second process, finds each instalment issued and adds nothing."""
+    from csa.invoices.operations import issue_due_invoices
+
+    try:
+        report.invoices = issue_due_invoices(farm_today(now))
+    except Exception:
+        db.session.rollback()
+        log.exception("issuing invoices failed; the next run retries")
+
+
 def deliver_mail(report: JobReport) -> None:
     """Send what the steps before queued (and anything due for a retry), one per commit."""
     try:
@@ -266,6 +280,7 @@ def run_due_jobs(now: datetime | None = None, holder: str = HOLDER) -> JobReport
     renew_memberships(now, report)
     offer_places(now, report)
     close_bidding(now, report)
+    issue_invoices(now, report)
     deliver_mail(report)
     close_past_rounds(now, report)
     log.info("jobs: %s", report)

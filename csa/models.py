@@ -581,6 +581,9 @@ class OutboxMessage(Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     transport: Mapped[str] = mapped_column(String(10), default="")  # smtp or file
+    # A document attached when the message is built for sending, named "kind:id" (e.g.
+    # "invoice:42"): rendered then from a row that never changes (csa/notices/attachments.py).
+    attachment: Mapped[str | None] = mapped_column(String(60))
 
     __table_args__ = (Index("ix_outbox_message_due", "state", "next_attempt_at"),)
 
@@ -1173,3 +1176,20 @@ class PledgeResult(Model):
         ),
         CheckConstraint("price_cents >= 0", name="price_positive"),
     )
+
+
+# --- invoices (issue 12) ---
+
+
+class InvoiceSeller(Model):
+    """The farm as an invoice named it when issued: its PDF is rendered from this copy, so
+    a later change of the billing profile (a new bank account) never rewrites it."""
+
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id"), primary_key=True)
+    legal_name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(300), default="")
+    tax_id: Mapped[str] = mapped_column(String(40), default="")
+    iban: Mapped[str] = mapped_column(String(34), default="")
+    bic: Mapped[str] = mapped_column(String(11), default="")
+
+    invoice: Mapped[Invoice] = relationship()

@@ -291,6 +291,7 @@ def build_world(make_user: Any) -> World:
         "signup_id": signup_pages.request_id,
         **bidding.ids,
     }
+    ids.update(_money_invoices_world(farm, a, b))
     return World(
         ids,
         {k: u.email for k, u in users.items()},
@@ -346,6 +347,34 @@ def _waiting_list_with_an_offer(farm: Any, today: date) -> str:
     )
     db.session.commit()
     return f"/waitlist/offer/{offer_token(first.id, offered_at)}"
+
+
+# --- invoices (issue 12): B's household has an invoice, A's none (its plan may change) ------
+
+
+def _money_invoices_world(farm: Any, a: Any, b: Any) -> dict[str, int]:
+    """The farm's billing profile (EUR, an IBAN), B on monthly instalments with its first
+    invoice issued (its page offers the credit note form), A on one payment with no invoice
+    yet (the member's and the coordinators' plan forms show); returns {"invoice_id": B's}."""
+    from csa.invoices.operations import issue_invoice, schedule
+    from csa.models import PaymentPlan
+    from csa.money.profile import farm_profile
+
+    profile = farm_profile()
+    profile.legal_name = "Proof Farm Cooperative"
+    profile.address = "Field Road 1"
+    profile.tax_id = "DE123456789"
+    profile.iban = "DE89370400440532013000"
+    profile.bic = "COBADEFFXXX"
+    profile.currency = "EUR"
+    b.payment_plan = PaymentPlan.MONTHLY
+    b.price_cents = 77_700
+    a.payment_plan = PaymentPlan.SINGLE
+    db.session.flush()
+    plan = schedule(b, b.price_cents)
+    invoice = issue_invoice(b, plan[0], len(plan), b.start, profile)
+    db.session.commit()
+    return {"invoice_id": invoice.id}
 
 
 # --- sign-up (issue 11): a season open for sign-up, terms, requests to decide and to confirm --

@@ -379,11 +379,72 @@ def bench_bidding(runs: int) -> None:
             )
 
 
+INVOICE_PDFS = 50
+
+
+def bench_invoices(runs: int) -> None:
+    """Issue the first invoices of 5,000 memberships (monthly plans, one commit and one
+    queued mail each) in a fresh SQLite database per run, then render 50 invoice PDFs."""
+    from sqlalchemy import func, select, update
+
+    from csa import create_app
+    from csa.extensions import db
+    from csa.invoices.operations import issue_due_invoices
+    from csa.invoices.pdf import invoice_pdf
+    from csa.models import Invoice, Membership, PaymentPlan, Season
+    from csa.money.profile import farm_profile
+
+    issue_times: list[float] = []
+    pdf_times: list[float] = []
+    issued = 0
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
+            config = {
+                "SQLALCHEMY_DATABASE_URI": url,
+                "SECRET_KEY": "bench",
+                "OUTBOX_DIR": str(Path(tmp) / "outbox"),
+            }
+            app = create_app(config)
+            with app.app_context():
+                _build_round(MEMBERSHIPS, 10, [("Crop 0", "kg", 50)])
+                season = db.session.scalar(select(Season))
+                season.budget_cents = MEMBERSHIPS * 65_000
+                db.session.execute(update(Membership).values(payment_plan=PaymentPlan.MONTHLY))
+                profile = farm_profile()
+                profile.legal_name = "Bench Farm"
+                profile.iban = "DE89370400440532013000"
+                profile.bic = "COBADEFFXXX"
+                profile.currency = "EUR"
+                db.session.commit()
+                t0 = time.perf_counter()
+                report = issue_due_invoices(date(2027, 4, 17))
+                issue_times.append(time.perf_counter() - t0)
+                issued = len(report.issued)
+                assert db.session.scalar(select(func.count()).select_from(Invoice)) == issued
+                invoices = list(db.session.scalars(select(Invoice).limit(INVOICE_PDFS)))
+                invoice_pdf(invoices[0])  # WeasyPrint's import and fonts, once per process
+                for invoice in invoices:
+                    t1 = time.perf_counter()
+                    invoice_pdf(invoice)
+                    pdf_times.append(time.perf_counter() - t1)
+                db.session.remove()
+                db.engine.dispose()
+    print(
+        f"invoices: issue {issued} first instalments: "
+        f"median {statistics.median(issue_times):.2f} s "
+        f"(runs: {', '.join(f'{s:.2f}' for s in issue_times)}); "
+        f"PDF: median {statistics.median(pdf_times) * 1000:.0f} ms each "
+        f"({len(pdf_times)} renders)"
+    )
+
+
 BENCHES: dict[str, Callable[[int], None]] = {
     "split": bench_split,
     "store": bench_store,
     "sheets": bench_sheets,
     "bidding": bench_bidding,
+    "invoices": bench_invoices,
 }
 
 

@@ -32,6 +32,7 @@ from sqlalchemy import select
 from csa.core.clock import utcnow
 from csa.extensions import db
 from csa.models import OutboxMessage, OutboxState
+from csa.notices import attachments
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ def send(
     *,
     redact: Sequence[str] = (),
     admin_only: bool = False,
+    attachment: str | None = None,
 ) -> OutboxMessage | None:
     """Queue one message per key; return its row, or None if that key was queued before.
 
@@ -88,6 +90,8 @@ def send(
         their place, the real text is kept only sealed until delivered.
     :param admin_only: only admins see the row on the Sent messages page (staff logins'
         invitations).
+    :param attachment: a document to attach when the message is sent, "kind:id"
+        (csa/notices/attachments.py), such as an issued invoice's PDF.
     """
     if db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key)):
         return None
@@ -99,6 +103,7 @@ def send(
         body=redacted(body, secrets) if secrets else body,
         sealed=seal(body) if secrets else None,
         admin_only=admin_only,
+        attachment=attachment,
         state=OutboxState.QUEUED,
         attempts=0,
         next_attempt_at=utcnow(),
@@ -132,4 +137,10 @@ def build_message(row: OutboxMessage, body: str) -> EmailMessage:
     msg["Date"] = format_datetime(datetime.now(UTC))
     msg["Message-ID"] = message_id(row.key)
     msg.set_content(body)
+    if row.attachment:
+        # Raises AttachmentMissing (a ValueError): the delivery loop fails that message alone.
+        doc = attachments.render(row.attachment)
+        msg.add_attachment(
+            doc.data, maintype=doc.maintype, subtype=doc.subtype, filename=doc.filename
+        )
     return msg

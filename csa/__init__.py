@@ -186,8 +186,10 @@ def register_blueprints(app: Flask) -> None:
     from csa.money.views import bp as money_bp
     from csa.privacy.views import bp as privacy_bp
     from csa.register.views import bp as register_bp
+    from csa.reminders.views import bp as reminders_bp
     from csa.renewal.views import bp as renewal_bp
     from csa.rounds.views import bp as rounds_bp
+    from csa.sepa.views import bp as sepa_bp
     from csa.setup.views import bp as setup_bp
     from csa.share.views import bp as share_bp
     from csa.sheets.views import bp as sheets_bp
@@ -210,6 +212,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(renewal_bp, url_prefix="/renewal")
     app.register_blueprint(changes_bp, url_prefix="/changes")
     app.register_blueprint(money_bp, url_prefix="/money")
+    app.register_blueprint(sepa_bp, url_prefix="/sepa")
+    app.register_blueprint(reminders_bp, url_prefix="/reminders")
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -54,6 +54,7 @@ class JobReport:
     expired: int = 0  # offers that ran out unanswered
     mail: DeliveryReport = field(default_factory=DeliveryReport)
     renewals: str = ""  # csa/renewal/operations.py RenewalRun, as text
+    reminders: int = 0  # payment reminders sent (csa/reminders/operations.py)
 
     def __str__(self) -> str:
         if not self.acted:
@@ -62,7 +63,8 @@ class JobReport:
             f"rounds created: {len(self.created)}, locked: {len(self.locked)}, "
             f"notified: {len(self.notified)}, distributed: {len(self.distributed)}; "
             f"places offered: {self.offered}, offers expired: {self.expired}; "
-            f"{self.renewals + '; ' if self.renewals else ''}mail {self.mail}"
+            f"{self.renewals + '; ' if self.renewals else ''}"
+            f"payment reminders: {self.reminders}; mail {self.mail}"
         )
 
 
@@ -177,6 +179,18 @@ def renew_memberships(now: datetime, report: JobReport) -> None:
         log.exception("the renewal job failed; the next run retries")
 
 
+def send_reminders(now: datetime, report: JobReport) -> None:
+    """Payment reminders due today (csa/reminders): each invoice commits on its own, and one
+    that fails is rolled back and logged while the others go on."""
+    from csa.reminders.operations import send_due
+
+    try:
+        report.reminders += send_due(now, farm_today(now))
+    except Exception:
+        db.session.rollback()
+        log.exception("the reminder job failed; the next run retries")
+
+
 def deliver_mail(report: JobReport) -> None:
     """Send what the steps before queued (and anything due for a retry), one per commit."""
     try:
@@ -244,6 +258,7 @@ def run_due_jobs(now: datetime | None = None, holder: str = HOLDER) -> JobReport
     # which the offers then reach in the same run.
     renew_memberships(now, report)
     offer_places(now, report)
+    send_reminders(now, report)
     deliver_mail(report)
     close_past_rounds(now, report)
     log.info("jobs: %s", report)

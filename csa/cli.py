@@ -409,9 +409,7 @@ csa_cli.add_command(sepa_cli)
 @sepa_cli.command("export")
 @click.option("--until", "until", required=True, metavar="DATE", help="Invoices due up to.")
 @click.option("--from", "from_", default=None, metavar="DATE", help="Invoices due from.")
-@click.option(
-    "--collect-on", "collect_on", default=None, metavar="DATE", help="Collection date."
-)
+@click.option("--collect-on", "collect_on", default=None, metavar="DATE", help="Collection date.")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 def sepa_export_command(until: str, from_: str | None, collect_on: str | None, out: Path) -> None:
     """Write a pain.008 file of the open invoices due up to DATE of households with a

@@ -1115,9 +1115,7 @@ class DebitBatch(Model):
     # The bank refused the file (or it was never sent): its invoices may be exported again.
     returned_on: Mapped[date | None] = mapped_column(Date)
 
-    items: Mapped[list[DebitItem]] = relationship(
-        back_populates="batch", order_by="DebitItem.id"
-    )
+    items: Mapped[list[DebitItem]] = relationship(back_populates="batch", order_by="DebitItem.id")
 
     __table_args__ = (
         CheckConstraint("total_cents > 0", name="total_positive"),
@@ -1182,9 +1180,7 @@ class Hardship(Model):
 
     member: Mapped[Member] = relationship()
 
-    __table_args__ = (
-        CheckConstraint("ends_on IS NULL OR ends_on >= starts_on", name="dates"),
-    )
+    __table_args__ = (CheckConstraint("ends_on IS NULL OR ends_on >= starts_on", name="dates"),)
 
     def active_on(self, on_date: date) -> bool:
         return self.starts_on <= on_date and (self.ends_on is None or on_date <= self.ends_on)

@@ -11,8 +11,6 @@ from csa.ui.forms import DayField, InputForm
 
 
 class HardshipForm(InputForm):
-    note = TextAreaField(
-        _l("Note (seen by staff only)"), validators=[Length(max=NOTE_MAX)]
-    )
+    note = TextAreaField(_l("Note (seen by staff only)"), validators=[Length(max=NOTE_MAX)])
     until = DayField(_l("Until (empty: until ended)"), validators=[Optional()], format="%Y-%m-%d")
     submit = SubmitField(_l("Stop reminders"))

@@ -144,12 +144,12 @@ def send_due(now: datetime, today: date) -> int:
     pending = pending_invoice_ids(ids)
     sent_levels: dict[int, set[int]] = {}
     for start in range(0, len(ids), 500):
-        for invoice_id, level in db.session.execute(
+        for sent_id, sent_level in db.session.execute(
             select(Reminder.invoice_id, Reminder.level).where(
                 Reminder.invoice_id.in_(ids[start : start + 500])
             )
         ):
-            sent_levels.setdefault(invoice_id, set()).add(level)
+            sent_levels.setdefault(sent_id, set()).add(sent_level)
     done = 0
     for invoice in invoices:
         state = rules.InvoiceState(
@@ -165,7 +165,9 @@ def send_due(now: datetime, today: date) -> int:
         invoice_id = invoice.id
         try:
             db.session.add(
-                Reminder(invoice_id=invoice_id, level=level, sent_at=now, open_cents=state.open_cents)
+                Reminder(
+                    invoice_id=invoice_id, level=level, sent_at=now, open_cents=state.open_cents
+                )
             )
             db.session.flush()
             queue_reminder(invoice, level, state.open_cents, profile)
@@ -173,6 +175,8 @@ def send_due(now: datetime, today: date) -> int:
             done += 1
         except Exception:
             db.session.rollback()
-            log.exception("the reminder %s of invoice %s failed; the next run retries", level, invoice_id)
+            log.exception(
+                "the reminder %s of invoice %s failed; the next run retries", level, invoice_id
+            )
             profile = farm_profile()
     return done

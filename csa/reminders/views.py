@@ -22,7 +22,9 @@ from csa.ui.forms import EmptyForm, refuse
 bp = Blueprint("reminders", __name__)
 
 
-def _page(failed: HardshipForm | None = None, failed_id: int | None = None, status: int = 200) -> ResponseReturnValue:
+def _page(
+    failed: HardshipForm | None = None, failed_id: int | None = None, status: int = 200
+) -> ResponseReturnValue:
     today = farm_today()
     rows, totals = owing_rows(today)
     return render_template(

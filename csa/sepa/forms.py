@@ -17,9 +17,7 @@ KIND_LABELS = {
 
 class MandateForm(InputForm):
     member = SelectField(_l("Household"), coerce=int, validators=[InputRequired()])
-    holder_name = StringField(
-        _l("Account holder"), validators=[InputRequired(), Length(max=70)]
-    )
+    holder_name = StringField(_l("Account holder"), validators=[InputRequired(), Length(max=70)])
     iban = StringField(_l("IBAN"), validators=[InputRequired(), Length(max=50)])
     bic = StringField(_l("BIC"), validators=[Length(max=15)])
     reference = StringField(_l("Mandate reference"), validators=[Length(max=35)])
@@ -40,6 +38,8 @@ class ExportForm(InputForm):
     )
     due_from = DayField(_l("Invoices due from"), validators=[Optional()], format="%Y-%m-%d")
     due_until = DayField(
-        _l("Invoices due up to"), validators=[InputRequired(_l("Choose a date."))], format="%Y-%m-%d"
+        _l("Invoices due up to"),
+        validators=[InputRequired(_l("Choose a date."))],
+        format="%Y-%m-%d",
     )
     submit = SubmitField(_l("Export the direct-debit file"))

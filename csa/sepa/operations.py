@@ -176,7 +176,10 @@ def _creditor(profile: FarmProfile) -> dict[str, Any]:
         )
     if profile.currency != SEPA_CURRENCY:
         raise ValidationFailed(
-            _("SEPA direct debits are in euro; the farm's currency is %(code)s.", code=profile.currency)
+            _(
+                "SEPA direct debits are in euro; the farm's currency is %(code)s.",
+                code=profile.currency,
+            )
         )
     return {
         "name": profile.legal_name,
@@ -268,7 +271,9 @@ def _schema() -> Any:
     return xmlschema.XMLSchema(str(path))
 
 
-def build_xml(creditor: dict[str, Any], items: list[Candidate], collect_on: date) -> tuple[str, bytes]:
+def build_xml(
+    creditor: dict[str, Any], items: list[Candidate], collect_on: date
+) -> tuple[str, bytes]:
     """The pain.008 file of these items and its message id, checked against the schema."""
     from sepaxml import SepaDD
 
@@ -359,6 +364,8 @@ def collect_batch(batch: DebitBatch, by: User | None, today: date) -> int:
     to its invoice. Return how many payments were made (0 when recorded before)."""
     if batch.returned_on is not None:
         raise ValidationFailed(_("This batch was returned; it cannot be collected."))
+    if batch.collected_on is not None:
+        return 0
     if batch.collect_on > today:
         raise ValidationFailed(
             _(
@@ -406,7 +413,9 @@ def collect_batch(batch: DebitBatch, by: User | None, today: date) -> int:
         allocated = min(item.amount_cents, owed.get(item.invoice_id, 0))
         if allocated > 0:
             db.session.add(
-                PaymentAllocation(payment=payment, invoice_id=item.invoice_id, amount_cents=allocated)
+                PaymentAllocation(
+                    payment=payment, invoice_id=item.invoice_id, amount_cents=allocated
+                )
             )
         db.session.flush()
         item.payment_id = payment.id

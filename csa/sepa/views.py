@@ -53,9 +53,7 @@ def index() -> ResponseReturnValue:
         )
     )
     batches = list(
-        db.session.scalars(
-            select(DebitBatch).order_by(DebitBatch.id.desc()).limit(RECENT_BATCHES)
-        )
+        db.session.scalars(select(DebitBatch).order_by(DebitBatch.id.desc()).limit(RECENT_BATCHES))
     )
     return render_template(
         "sepa/index.html",
@@ -229,7 +227,8 @@ def return_(batch_id: int) -> ResponseReturnValue:
     db.session.commit()
     flash(
         _(
-            "The batch to collect on %(date)s is marked returned; its invoices go into the next export.",
+            "The batch to collect on %(date)s is marked returned; its invoices go into the "
+            "next export.",
             date=format_date(batch.collect_on, "long"),
         ),
         "success",

@@ -43,7 +43,8 @@ def test_a_reminder_is_due_only_when_the_rule_allows(state, offset, first, extra
     if level is None:
         return
     assert state.open_cents > 0
-    assert not state.hardship and not state.pending_debit
+    assert not state.hardship
+    assert not state.pending_debit
     assert level not in state.sent
     assert all(sent < level for sent in state.sent)  # never the friendly one after the second
     assert offset >= (first if level == rules.FRIENDLY else second)

@@ -17,7 +17,7 @@ from csa.reminders.forms import HardshipForm
 from csa.reminders.queries import owing as owing_rows
 from csa.rounds.lifecycle import farm_today
 from csa.ui.access import STAFF, roles
-from csa.ui.forms import EmptyForm, refuse
+from csa.ui.forms import EmptyForm, flash_errors, refuse
 
 bp = Blueprint("reminders", __name__)
 
@@ -27,6 +27,10 @@ def _page(
 ) -> ResponseReturnValue:
     today = farm_today()
     rows, totals = owing_rows(today)
+    if failed is not None and not any(
+        r.member.id == failed_id and r.hardship is None for r in rows
+    ):
+        flash_errors(failed)  # its row shows no form (no longer owing, or under hardship)
     return render_template(
         "reminders/owing.html",
         section="owing",

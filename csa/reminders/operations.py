@@ -10,6 +10,7 @@ co-member's part, csa/notices/recipients.py).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask import current_app, render_template
@@ -118,8 +119,15 @@ def queue_reminder(invoice: Invoice, level: int, cents: int, profile: FarmProfil
     return sent
 
 
-def send_due(now: datetime, today: date) -> int:
-    """Send every reminder due today; return how many reminders (not mails) went out."""
+@dataclass(frozen=True)
+class Due:
+    invoice: Invoice
+    level: int
+    open_cents: int
+
+
+def due_reminders(today: date) -> list[Due]:
+    """Every reminder due today, oldest due date first."""
     profile = farm_profile()
     first, second = profile.reminder_first_days, profile.reminder_second_days
     invoices = list(
@@ -137,7 +145,7 @@ def send_due(now: datetime, today: date) -> int:
         )
     )
     if not invoices:
-        return 0
+        return []
     ids = [i.id for i in invoices]
     owed = open_cents(invoices)
     hardship = members_in_hardship(today)
@@ -150,7 +158,7 @@ def send_due(now: datetime, today: date) -> int:
             )
         ):
             sent_levels.setdefault(sent_id, set()).add(sent_level)
-    done = 0
+    due: list[Due] = []
     for invoice in invoices:
         state = rules.InvoiceState(
             due_on=invoice.due_on,
@@ -160,17 +168,29 @@ def send_due(now: datetime, today: date) -> int:
             pending_debit=invoice.id in pending,
         )
         level = rules.reminder_due(state, today, first, second)
-        if level is None:
-            continue
-        invoice_id = invoice.id
+        if level is not None:
+            due.append(Due(invoice, level, state.open_cents))
+    return due
+
+
+def send_reminder(due: Due, now: datetime) -> Reminder:
+    """Record one reminder and queue its mails (flushes only)."""
+    reminder = Reminder(
+        invoice_id=due.invoice.id, level=due.level, sent_at=now, open_cents=due.open_cents
+    )
+    db.session.add(reminder)
+    db.session.flush()  # a second process sending it too fails here, on the unique key
+    queue_reminder(due.invoice, due.level, due.open_cents, farm_profile())
+    return reminder
+
+
+def send_due(now: datetime, today: date) -> int:
+    """Send every reminder due today, one commit per invoice; return how many went out."""
+    done = 0
+    for due in due_reminders(today):
+        invoice_id, level = due.invoice.id, due.level
         try:
-            db.session.add(
-                Reminder(
-                    invoice_id=invoice_id, level=level, sent_at=now, open_cents=state.open_cents
-                )
-            )
-            db.session.flush()
-            queue_reminder(invoice, level, state.open_cents, profile)
+            send_reminder(due, now)
             db.session.commit()
             done += 1
         except Exception:
@@ -178,5 +198,4 @@ def send_due(now: datetime, today: date) -> int:
             log.exception(
                 "the reminder %s of invoice %s failed; the next run retries", level, invoice_id
             )
-            profile = farm_profile()
     return done

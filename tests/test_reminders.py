@@ -130,8 +130,12 @@ def _mails(db, prefix: str = "reminder/") -> list[OutboxMessage]:
 
 
 @pytest.fixture
-def overdue(db):
-    farm = make_farm(date(2027, 4, 1), date(2027, 11, 30))
+def farm(db):
+    return make_farm(date(2027, 4, 1), date(2027, 11, 30))
+
+
+@pytest.fixture
+def overdue(db, farm):
     bank_details()
     m = add_member(farm, name="Olga Overdue", email="olga@example.org")
     m.member.locale = "pl"
@@ -298,3 +302,27 @@ def test_members_may_not_open_who_owes_what(db, client, auth, make_user):
     user = make_user(Role.MEMBER, member=m.member)
     auth.login(user.email)
     assert client.get("/reminders/").status_code == 403
+
+
+def test_an_invoice_that_fails_is_rolled_back_and_logged_and_the_others_go_on(
+    db, farm, overdue, caplog
+):
+    from sqlalchemy import event
+
+    m, invoice = overdue
+    other = make_invoice(add_member(farm, name="Otto Other"), 10_000, DUE)
+    db.session.commit()
+
+    def refuse(_mapper, _connection, target):  # a fault in the database, for one invoice
+        if target.invoice_id == invoice.id:
+            raise RuntimeError("disk full")
+
+    event.listen(Reminder, "before_insert", refuse)
+    try:
+        assert reminders.send_due(NOW, NOW.date()) == 1
+    finally:
+        event.remove(Reminder, "before_insert", refuse)
+    assert "failed; the next run retries" in caplog.text
+    assert [r.key for r in _mails(db)] == [f"reminder/{other.id}/1"]
+    assert reminders.send_due(NOW, NOW.date()) == 1  # the next run sends the one that failed
+    assert {r.key for r in _mails(db)} == {f"reminder/{other.id}/1", f"reminder/{invoice.id}/1"}

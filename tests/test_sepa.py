@@ -479,3 +479,58 @@ def test_cli_export(db, runner, tmp_path):
     assert "Nothing new" in again.output
     assert not out.exists()
     assert _count(db, DebitBatch) == 1
+
+
+# --- privacy ----------------------------------------------------------------------------------
+
+
+def test_the_household_download_holds_its_mandates_and_anonymising_removes_holder_and_account(
+    db,
+):
+    from sqlalchemy import String, Text
+
+    from csa.extensions import db as _db
+    from csa.privacy.export import gather, household_zip
+    from csa.privacy.operations import anonymise
+    from csa.reminders.operations import mark_hardship
+
+    farm = make_farm(date(2025, 4, 1), date(2025, 11, 30))
+    bank_details()
+    m = add_member(farm, name="Zoë Zahlerin", email="zoe@example.org")
+    mandate = make_mandate(m, IBANS["de"], signed_on=date(2025, 3, 1), today=date(2025, 4, 1))
+    invoice = make_invoice(m, 32_500, date(2025, 5, 1))
+    batch = sepa.export_batch(
+        collect_on=date(2025, 5, 6),
+        due_until=date(2025, 5, 1),
+        due_from=None,
+        by=None,
+        today=date(2025, 5, 2),
+    )
+    mark_hardship(m.member, note="Zoë lost her job", until=None, by=None, today=date(2025, 6, 1))
+    db.session.commit()
+    assert "Zoe Zahlerin" in batch.xml  # sepaxml writes names in ASCII
+    rows = gather(m.member)["mandates"]
+    assert {r["reference"] for r in rows} == {mandate.reference}
+    assert IBANS["de"] in {r["iban"] for r in rows}
+    assert invoice.number in {r["invoice"] for r in rows}
+    assert b"mandates" in household_zip(m.member)
+    anonymise(m.member, None, date(2026, 1, 10))
+    db.session.commit()
+    db.session.expire_all()
+    needles = ["Zahlerin", IBANS["de"], "lost her job"]
+    found = []
+    with _db.engine.connect() as conn:
+        for table in _db.metadata.sorted_tables:
+            if table.name == "invoice":
+                continue  # an issued invoice keeps its buyer (csa/invoices: never changed)
+            for column in table.columns:
+                if isinstance(column.type, String | Text):
+                    for (value,) in conn.execute(select(column)):
+                        found += [
+                            f"{table.name}.{column.name}" for n in needles if value and n in value
+                        ]
+    assert found == []
+    kept = db.session.get(Mandate, mandate.id)
+    assert kept.reference == mandate.reference
+    assert kept.iban == "DE89 … 3000"
+    assert kept.signed_on == mandate.signed_on

@@ -188,8 +188,10 @@ def register_blueprints(app: Flask) -> None:
     from csa.money.views import bp as money_bp
     from csa.privacy.views import bp as privacy_bp
     from csa.register.views import bp as register_bp
+    from csa.reminders.views import bp as reminders_bp
     from csa.renewal.views import bp as renewal_bp
     from csa.rounds.views import bp as rounds_bp
+    from csa.sepa.views import bp as sepa_bp
     from csa.setup.views import bp as setup_bp
     from csa.share.views import bp as share_bp
     from csa.sheets.views import bp as sheets_bp
@@ -214,6 +216,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(money_bp, url_prefix="/money")
     app.register_blueprint(bidding_bp, url_prefix="/bidding")
     app.register_blueprint(invoices_bp, url_prefix="/invoices")
+    app.register_blueprint(sepa_bp, url_prefix="/sepa")
+    app.register_blueprint(reminders_bp, url_prefix="/reminders")
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -501,3 +501,50 @@ def invoices_issue_command(until: str | None) -> None:
     click.echo(str(report))
     if report.failed:
         raise click.ClickException(f"{report.failed} invoices could not be issued; see the log.")
+
+
+# --- sepa (issue 12) ---
+
+sepa_cli = AppGroup("sepa", help="SEPA direct debits.")
+csa_cli.add_command(sepa_cli)
+
+
+@sepa_cli.command("export")
+@click.option("--until", "until", required=True, metavar="DATE", help="Invoices due up to.")
+@click.option("--from", "from_", default=None, metavar="DATE", help="Invoices due from.")
+@click.option("--collect-on", "collect_on", default=None, metavar="DATE", help="Collection date.")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def sepa_export_command(until: str, from_: str | None, collect_on: str | None, out: Path) -> None:
+    """Write a pain.008 file of the open invoices due up to DATE of households with a
+    mandate; nothing new: no file. The batch is recorded (not exported again)."""
+    from csa.rounds.lifecycle import farm_today
+    from csa.sepa.operations import export_batch
+    from csa.sepa.rules import earliest_collection
+
+    today = farm_today()
+    due_until = _iso_date(until)
+    due_from = _iso_date(from_) if from_ else None
+    collect = _iso_date(collect_on) if collect_on else earliest_collection(today)
+    try:
+        batch = export_batch(
+            collect_on=collect, due_until=due_until, due_from=due_from, by=None, today=today
+        )
+    except CsaError as exc:
+        fail(exc)
+    if batch is None:
+        db.session.rollback()
+        click.echo("Nothing new to collect: every open invoice due then is in a batch already.")
+        return
+    # Written beside the target and moved into place: never a half-written file.
+    part = out.with_name(out.name + ".part")
+    try:
+        part.write_bytes(batch.xml.encode("utf-8"))
+        part.replace(out)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        fail(CsaError(f"Cannot write {out}: {exc.strerror}; nothing was exported."))
+    db.session.commit()
+    click.echo(
+        f"Wrote {out}: {batch.count} direct debits, {batch.total_cents // 100}."
+        f"{batch.total_cents % 100:02d} {batch.currency}, to collect on {batch.collect_on}."
+    )

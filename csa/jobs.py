@@ -57,6 +57,7 @@ class JobReport:
     renewals: str = ""  # csa/renewal/operations.py RenewalRun, as text
     bidding: str = ""  # csa/bidding/operations.py BiddingRun, as text
     invoices: IssueReport = field(default_factory=IssueReport)  # csa/invoices
+    reminders: int = 0  # payment reminders sent (csa/reminders/operations.py)
 
     def __str__(self) -> str:
         if not self.acted:
@@ -65,7 +66,9 @@ class JobReport:
             f"rounds created: {len(self.created)}, locked: {len(self.locked)}, "
             f"notified: {len(self.notified)}, distributed: {len(self.distributed)}; "
             f"places offered: {self.offered}, offers expired: {self.expired}; "
-            f"{self.renewals + '; ' if self.renewals else ''}{self.invoices}; mail {self.mail}"
+            f"{self.renewals + '; ' if self.renewals else ''}"
+            f"{self.bidding + '; ' if self.bidding else ''}{self.invoices}; "
+            f"payment reminders: {self.reminders}; mail {self.mail}"
         )
 
 
@@ -212,6 +215,18 @@ def issue_invoices(now: datetime, report: JobReport) -> None:
         log.exception("issuing invoices failed; the next run retries")
 
 
+def send_reminders(now: datetime, report: JobReport) -> None:
+    """Payment reminders due today (csa/reminders): each invoice commits on its own, and one
+    that fails is rolled back and logged while the others go on."""
+    from csa.reminders.operations import send_due
+
+    try:
+        report.reminders += send_due(now, farm_today(now))
+    except Exception:
+        db.session.rollback()
+        log.exception("the reminder job failed; the next run retries")
+
+
 def deliver_mail(report: JobReport) -> None:
     """Send what the steps before queued (and anything due for a retry), one per commit."""
     try:
@@ -281,6 +296,7 @@ def run_due_jobs(now: datetime | None = None, holder: str = HOLDER) -> JobReport
     offer_places(now, report)
     close_bidding(now, report)
     issue_invoices(now, report)
+    send_reminders(now, report)
     deliver_mail(report)
     close_past_rounds(now, report)
     log.info("jobs: %s", report)

@@ -1193,3 +1193,131 @@ class InvoiceSeller(Model):
     bic: Mapped[str] = mapped_column(String(11), default="")
 
     invoice: Mapped[Invoice] = relationship()
+
+
+# --- sepa (issue 12) ---
+
+
+class MandateKind(enum.StrEnum):
+    RECURRING = "recurring"  # collected again and again: FRST once, then RCUR
+    ONE_OFF = "one_off"  # collected once (OOFF), then spent
+
+
+class Mandate(Model):
+    """A household's SEPA direct-debit mandate: the account the farm may collect from.
+
+    Never deleted (a bank may ask for it years later): a revoked mandate keeps its row with
+    `revoked_on`. At most one active mandate per household (csa/sepa/operations.py checks).
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), index=True)
+    holder_name: Mapped[str] = mapped_column(String(70))  # pain.008 Dbtr/Nm takes 70
+    iban: Mapped[str] = mapped_column(String(34))  # compact, upper case
+    bic: Mapped[str] = mapped_column(String(11), default="")  # optional in the SEPA zone
+    # The unique mandate reference (MndtId) the debtor's bank checks: at most 35 characters.
+    reference: Mapped[str] = mapped_column(String(35), unique=True)
+    signed_on: Mapped[date] = mapped_column(Date)
+    kind: Mapped[MandateKind] = mapped_column(
+        _enum(MandateKind, "mandate_kind"), default=MandateKind.RECURRING
+    )
+    # The collection date of the first export using it: None → the next one is FRST/OOFF.
+    first_collected_on: Mapped[date | None] = mapped_column(Date)
+    revoked_on: Mapped[date | None] = mapped_column(Date)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    member: Mapped[Member] = relationship()
+
+
+class DebitBatch(Model):
+    """One exported pain.008 file, kept as written so it can be downloaded again.
+
+    Its items are not exported again while it is not returned; `collected_on` is set once
+    the treasurer records that the bank collected it (payments are made then).
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(35), unique=True)
+    collect_on: Mapped[date] = mapped_column(Date)
+    due_from: Mapped[date | None] = mapped_column(Date)
+    due_until: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    total_cents: Mapped[int] = mapped_column(Integer)
+    count: Mapped[int] = mapped_column(Integer)
+    xml: Mapped[str] = mapped_column(Text)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    collected_on: Mapped[date | None] = mapped_column(Date)
+    # The bank refused the file (or it was never sent): its invoices may be exported again.
+    returned_on: Mapped[date | None] = mapped_column(Date)
+
+    items: Mapped[list[DebitItem]] = relationship(back_populates="batch", order_by="DebitItem.id")
+
+    __table_args__ = (
+        CheckConstraint("total_cents > 0", name="total_positive"),
+        CheckConstraint("count > 0", name="count_positive"),
+    )
+
+
+class DebitItem(Model):
+    """One transaction of a batch: what was asked of one invoice, under which mandate."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("debit_batch.id"), index=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id"), index=True)
+    mandate_id: Mapped[int] = mapped_column(ForeignKey("mandate.id"), index=True)
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    sequence: Mapped[str] = mapped_column(String(4))  # FRST, RCUR or OOFF
+    # The payment made when the batch was recorded as collected.
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payment.id"))
+
+    batch: Mapped[DebitBatch] = relationship(back_populates="items")
+    invoice: Mapped[Invoice] = relationship()
+    mandate: Mapped[Mandate] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("batch_id", "invoice_id", name="uq_debit_item_invoice"),
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+    )
+
+
+# --- reminders (issue 12) ---
+
+
+class Reminder(Model):
+    """A payment reminder sent for an invoice: level 1 (friendly) or 2, once each."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id"), index=True)
+    level: Mapped[int] = mapped_column(Integer)
+    sent_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # What was still open when it was sent (the mail names it).
+    open_cents: Mapped[int] = mapped_column(Integer)
+
+    invoice: Mapped[Invoice] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("invoice_id", "level", name="uq_reminder_invoice_level"),
+        CheckConstraint("level IN (1, 2)", name="level_range"),
+    )
+
+
+class Hardship(Model):
+    """A hardship arrangement: no reminders to the household from `starts_on` up to and
+    including `ends_on` (open-ended while None). The note is for staff only."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), index=True)
+    note: Mapped[str] = mapped_column(String(NOTE_MAX), default="")
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    member: Mapped[Member] = relationship()
+
+    __table_args__ = (CheckConstraint("ends_on IS NULL OR ends_on >= starts_on", name="dates"),)
+
+    def active_on(self, on_date: date) -> bool:
+        return self.starts_on <= on_date and (self.ends_on is None or on_date <= self.ends_on)

@@ -292,6 +292,7 @@ def build_world(make_user: Any) -> World:
         **bidding.ids,
     }
     ids.update(_money_invoices_world(farm, a, b))
+    ids |= _money_sepa_world(a, b, users, today)
     return World(
         ids,
         {k: u.email for k, u in users.items()},
@@ -307,6 +308,41 @@ def build_world(make_user: Any) -> World:
             *bidding.pages,
         ],
     )
+
+
+# --- sepa and reminders (issue 12): mandates of A and B, a batch of B's, hardship --------------
+
+
+def _money_sepa_world(a: Any, b: Any, users: dict[str, Any], today: date) -> dict[str, int]:
+    """Both households on direct debit, a batch of B's invoice collected by the bank (not yet
+    recorded), a reminder sent to B, A under a hardship arrangement: every form of /sepa/
+    and /reminders/ is on a page. Return the ids of B's mandate and batch."""
+    from csa.models import Reminder
+    from csa.reminders.operations import mark_hardship
+    from csa.sepa.operations import export_batch
+    from tests.sepa_helpers import IBANS, bank_details, make_invoice, make_mandate
+
+    bank_details()
+    b_mandate = make_mandate(b, IBANS["nl"], signed_on=today - timedelta(days=60), today=today)
+    b_mandate.holder_name = B_MARKERS[0]
+    b_debit = make_invoice(b, 77_731, today - timedelta(days=20))
+    b_late = make_invoice(b, 12_345, today - timedelta(days=70))
+    make_invoice(a, 32_500, today - timedelta(days=45))
+    make_invoice(a, 32_500, today + timedelta(days=15))
+    batch = export_batch(
+        collect_on=today - timedelta(days=7),
+        due_until=b_debit.due_on,
+        due_from=b_debit.due_on,
+        by=users["coordinator"],
+        today=today - timedelta(days=10),
+    )
+    assert batch is not None
+    # A's mandate comes after the batch, which is B's alone.
+    make_mandate(a, IBANS["de"], signed_on=today - timedelta(days=30), today=today)
+    db.session.add(Reminder(invoice_id=b_late.id, level=1, open_cents=12_345))
+    mark_hardship(a.member, note="Pays after the harvest", until=None, by=None, today=today)
+    db.session.commit()
+    return {"mandate_id": b_mandate.id, "batch_id": batch.id}
 
 
 # --- offers (issue 11): a waiting list with an open offer ----------------------------------

@@ -241,6 +241,50 @@ def _allocations(member: Member) -> tuple[str, list[Row]]:
     return "allocations", rows
 
 
+@household_data(
+    _l("Direct-debit mandates: account holder, IBAN, BIC, reference, dates, collections.")
+)
+def _mandates(member: Member) -> tuple[str, list[Row]]:
+    from csa.models import DebitBatch, DebitItem, Invoice, Mandate
+
+    rows: list[Row] = []
+    for mandate in db.session.scalars(
+        select(Mandate).where(Mandate.member_id == member.id).order_by(Mandate.id)
+    ):
+        base = {
+            "reference": mandate.reference,
+            "holder_name": mandate.holder_name,
+            "iban": mandate.iban,
+            "bic": mandate.bic,
+            "signed_on": plain(mandate.signed_on),
+            "kind": plain(mandate.kind),
+            "revoked_on": plain(mandate.revoked_on),
+        }
+        debits = db.session.execute(
+            select(
+                DebitBatch.collect_on, Invoice.number, DebitItem.amount_cents, DebitItem.sequence
+            )
+            .join(DebitItem, DebitItem.batch_id == DebitBatch.id)
+            .join(Invoice, Invoice.id == DebitItem.invoice_id)
+            .where(DebitItem.mandate_id == mandate.id)
+            .order_by(DebitBatch.collect_on, DebitItem.id)
+        ).all()
+        rows.append(
+            {**base, "collect_on": None, "invoice": None, "amount_cents": None, "sequence": None}
+        )
+        for collect_on, number, cents, sequence in debits:
+            rows.append(
+                {
+                    **base,
+                    "collect_on": plain(collect_on),
+                    "invoice": number,
+                    "amount_cents": cents,
+                    "sequence": sequence,
+                }
+            )
+    return "mandates", rows
+
+
 @household_data(_l("What happened to the logins' passwords and addresses, and when."))
 def _account_events(member: Member) -> tuple[str, list[Row]]:
     ids = [u.id for u in household_logins(member)]

@@ -331,6 +331,38 @@ def _scrub_renewals(member: Member, old: Personal) -> None:
         renewal.decline_reason = ""
 
 
+def _scrub_direct_debits(member: Member, old: Personal) -> None:
+    """Mandates keep their reference and dates (a bank may ask for them); the account
+    holder and the account go, from the mandates and from the bank files kept of their
+    batches. A hardship arrangement's note goes too."""
+    from xml.sax.saxutils import escape
+
+    from text_unidecode import unidecode
+
+    from csa.models import DebitBatch, DebitItem, Hardship, Mandate
+    from csa.sepa.rules import mask_iban
+
+    for mandate in db.session.scalars(select(Mandate).where(Mandate.member_id == member.id)):
+        masked = mask_iban(mandate.iban)
+        holder = {mandate.holder_name, unidecode(mandate.holder_name)[:70]} - {""}
+        batches = db.session.scalars(
+            select(DebitBatch).where(
+                DebitBatch.id.in_(
+                    select(DebitItem.batch_id).where(DebitItem.mandate_id == mandate.id)
+                )
+            )
+        )
+        for batch in batches:
+            for text in sorted(holder, key=len, reverse=True):
+                batch.xml = batch.xml.replace(escape(text), anonymous_name(member))
+            batch.xml = batch.xml.replace(mandate.iban, masked)
+        mandate.holder_name = anonymous_name(member)
+        mandate.iban = masked
+        mandate.bic = ""
+    for hardship in db.session.scalars(select(Hardship).where(Hardship.member_id == member.id)):
+        hardship.note = ""
+
+
 def _scrub_household(member: Member, old: Personal) -> None:
     member.name = anonymous_name(member)
     member.email = anonymous_email(member)
@@ -348,6 +380,7 @@ SCRUBBERS: list[Scrubber] = [
     _scrub_requests,
     _scrub_signups,
     _scrub_renewals,
+    _scrub_direct_debits,
     _scrub_household,
 ]
 

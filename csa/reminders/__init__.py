@@ -1,0 +1,1 @@
+"""Payment reminders by the scheduler, who owes what (aged), hardship arrangements."""

@@ -1,0 +1,1 @@
+"""SEPA direct debits: members' mandates, pain.008 files for the bank, collected batches."""

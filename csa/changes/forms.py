@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import IntegerField, SelectField, StringField, SubmitField
+from wtforms import SelectField, StringField, SubmitField
 from wtforms.validators import InputRequired, Length, NumberRange
 
 from csa.changes.operations import MAX_SHARES
 from csa.models import NOTE_MAX
-from csa.ui.forms import InputForm
+from csa.ui.forms import InputForm, WholeNumberField
 
 
 class ChangeForm(InputForm):
@@ -16,7 +16,7 @@ class ChangeForm(InputForm):
 
     effective = SelectField(_l("From the round of"), validators=[InputRequired()])
     share_type = SelectField(_l("Share type"), coerce=int, validators=[InputRequired()])
-    shares = IntegerField(
+    shares = WholeNumberField(
         _l("Number of shares"), default=1, validators=[InputRequired(), NumberRange(1, MAX_SHARES)]
     )
     site = SelectField(_l("Pickup site"), coerce=int, validators=[InputRequired()])

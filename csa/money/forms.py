@@ -4,10 +4,10 @@ files, and the money settings of the bidding round, invoices and reminders."""
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, IntegerField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import BooleanField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange
 
-from csa.ui.forms import InputForm, options
+from csa.ui.forms import InputForm, WholeNumberField, options
 
 # ISO 4217 codes a farm can choose; amounts are printed the reader's way in each.
 CURRENCIES = ("EUR", "PLN", "CHF", "CZK", "HUF", "SEK", "DKK", "NOK", "GBP", "RON", "BGN", "USD")
@@ -21,7 +21,7 @@ class FarmProfileForm(InputForm):
     bic = StringField(_l("BIC"), validators=[Length(max=15)])
     creditor_id = StringField(_l("SEPA creditor identifier"), validators=[Length(max=40)])
     currency = SelectField(_l("Currency"), choices=options((c, c) for c in CURRENCIES))
-    pledge_floor_percent = IntegerField(
+    pledge_floor_percent = WholeNumberField(
         _l("Pledges below this share of the reference price ask for a reason (%)"),
         validators=[InputRequired(), NumberRange(0, 100)],
     )
@@ -31,15 +31,15 @@ class FarmProfileForm(InputForm):
     plan_single = BooleanField(_l("One payment"))
     plan_monthly = BooleanField(_l("Monthly instalments"))
     plan_quarterly = BooleanField(_l("Quarterly instalments"))
-    invoice_days_before_due = IntegerField(
+    invoice_days_before_due = WholeNumberField(
         _l("Invoices go out this many days before they are due"),
         validators=[InputRequired(), NumberRange(0, 90)],
     )
-    reminder_first_days = IntegerField(
+    reminder_first_days = WholeNumberField(
         _l("Friendly reminder, days after the due date"),
         validators=[InputRequired(), NumberRange(1, 365)],
     )
-    reminder_second_days = IntegerField(
+    reminder_second_days = WholeNumberField(
         _l("Second reminder, days after the due date"),
         validators=[InputRequired(), NumberRange(2, 730)],
     )

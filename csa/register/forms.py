@@ -6,7 +6,6 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     EmailField,
-    IntegerField,
     RadioField,
     SelectField,
     StringField,
@@ -16,7 +15,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from csa.models import MEMBER_NOTES_MAX, HoldMode, MembershipStatus
-from csa.ui.forms import DayField, InputForm, InputSubForm, options
+from csa.ui.forms import DayField, InputForm, InputSubForm, WholeNumberField, options
 from csa.ui.labels import MEMBERSHIP_STATUS_LABELS
 
 STAFF_HOLD_MODES = {
@@ -42,7 +41,7 @@ class MembershipForm(InputForm):
 
     season = SelectField(_l("Season"), coerce=int, validators=[InputRequired()])
     share_type = SelectField(_l("Share type"), coerce=int, validators=[InputRequired()])
-    shares = IntegerField(
+    shares = WholeNumberField(
         _l("Number of shares"), default=1, validators=[InputRequired(), NumberRange(1, 999)]
     )
     site = SelectField(_l("Pickup site"), coerce=int, validators=[InputRequired()])

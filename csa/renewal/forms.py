@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import IntegerField, SelectField, StringField, SubmitField
+from wtforms import SelectField, StringField, SubmitField
 from wtforms.validators import InputRequired, Length, NumberRange
 
 from csa.models import NOTE_MAX, RenewalState
-from csa.ui.forms import InputForm, InputSubForm
+from csa.ui.forms import InputForm, InputSubForm, WholeNumberField
 
 STATE_LABELS = {
     RenewalState.INVITED: _l("invited, no answer yet"),
@@ -28,7 +28,7 @@ class ChangeForm(InputForm):
     """Renew with other terms."""
 
     share_type = SelectField(_l("Share type"), coerce=int, validators=[InputRequired()])
-    shares = IntegerField(
+    shares = WholeNumberField(
         _l("Number of shares"), default=1, validators=[InputRequired(), NumberRange(1, 999)]
     )
     site = SelectField(_l("Pickup site"), coerce=int, validators=[InputRequired()])

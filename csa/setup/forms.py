@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, IntegerField, SelectField, StringField, SubmitField, TimeField
+from wtforms import BooleanField, SelectField, StringField, SubmitField, TimeField
 from wtforms.fields.core import UnboundField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
@@ -18,7 +18,7 @@ from csa.core.bounds import INT4_MAX
 from csa.core.quantity import UNITS, QuantityError, milli_to_str, parse_milli
 from csa.setup.operations import Setting
 from csa.ui.formatting import unit_label, weekday_name
-from csa.ui.forms import DayField, InputForm, MoneyField, options
+from csa.ui.forms import DayField, InputForm, MoneyField, WholeNumberField, options
 
 
 class MilliField(StringField):
@@ -124,7 +124,7 @@ class PickupSiteForm(SettingForm):
     weekday = SelectField(_l("Weekday"), coerce=int, validators=[InputRequired()])
     opens = TimeField(_l("Opens"), validators=[InputRequired()])
     closes = TimeField(_l("Closes"), validators=[InputRequired()])
-    capacity = IntegerField(
+    capacity = WholeNumberField(
         _l("Capacity (memberships)"),
         default=50,
         validators=[InputRequired(), NumberRange(0, INT4_MAX)],

@@ -9,7 +9,6 @@ from wtforms import (
     BooleanField,
     EmailField,
     HiddenField,
-    IntegerField,
     SelectField,
     StringField,
     SubmitField,
@@ -19,7 +18,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
 from csa.models import NOTE_MAX
 from csa.signup.operations import MAX_SHARES, TERMS_MAX, SignupData
-from csa.ui.forms import InputForm, options
+from csa.ui.forms import InputForm, WholeNumberField, options
 
 HONEYPOT = "website"  # the trap field's name: people never see it, bots fill it
 
@@ -41,7 +40,7 @@ class JoinForm(InputForm):
     locale = SelectField(_l("Language of the farm's messages to you"))
     season = SelectField(_l("Season"), coerce=_id_or_none, validate_choice=False)
     share_type = SelectField(_l("Share type"), coerce=_id_or_none, validate_choice=False)
-    shares = IntegerField(
+    shares = WholeNumberField(
         _l("Number of shares"),
         default=1,
         validators=[InputRequired(), NumberRange(1, MAX_SHARES)],

@@ -19,6 +19,7 @@ from wtforms import (
     DateField,
     Form,
     HiddenField,
+    IntegerField,
     PasswordField,
     SelectChoice,
     StringField,
@@ -81,6 +82,22 @@ class EmptyForm(InputForm):
     """A bare button that still carries the CSRF token."""
 
     submit = SubmitField(_l("Confirm"))
+
+
+class WholeNumberField(IntegerField):
+    """An integer field that refuses more than nine digits before any validator runs.
+
+    WTForms' NumberRange compares through math.isnan, which overflows on an integer of
+    hundreds of digits (a 500 instead of a message); no count in this app needs ten digits.
+    """
+
+    data: int | None
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        if valuelist and len(str(valuelist[0]).strip().lstrip("+-")) > 9:
+            self.data = None
+            raise ValueError(_l("That number is too large."))
+        super().process_formdata(valuelist)
 
 
 class MoneyField(StringField):

@@ -184,6 +184,7 @@ def register_blueprints(app: Flask) -> None:
     from csa.harvest.views import bp as harvest_bp
     from csa.main.views import bp as main_bp
     from csa.money.views import bp as money_bp
+    from csa.payments.views import bp as payments_bp
     from csa.privacy.views import bp as privacy_bp
     from csa.register.views import bp as register_bp
     from csa.renewal.views import bp as renewal_bp
@@ -210,6 +211,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(renewal_bp, url_prefix="/renewal")
     app.register_blueprint(changes_bp, url_prefix="/changes")
     app.register_blueprint(money_bp, url_prefix="/money")
+    app.register_blueprint(payments_bp, url_prefix="/payments")
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -72,7 +72,7 @@ def test_identical_lines_without_references_are_two_payments():
         b"<Document><Stmt><Ntry>",
         b"not xml at all",
         b"<?xml version='1.0'?><root/>",
-        "<Document><Stmt><Ntry><Amt Ccy='EUR'>1.00</Amt></Ntry></Stmt>".encode(),
+        b"<Document><Stmt><Ntry><Amt Ccy='EUR'>1.00</Amt></Ntry></Stmt>",
     ],
 )
 def test_malformed_or_foreign_xml_is_refused_whole(data):

@@ -169,6 +169,7 @@ def import_statement() -> ResponseReturnValue:
     summary = None
     if form.validate_on_submit():
         data = form.file.data.read(MAX_BYTES + 1)
+        form.file.data.close()
         kind = None if form.format.data == "auto" else form.format.data
         try:
             if len(data) > MAX_BYTES:

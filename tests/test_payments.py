@@ -98,7 +98,8 @@ def test_import_camt053_matches_by_reference_name_and_amount_and_leaves_a_strang
     summary = operations.import_file(data)
     _db.session.commit()
     assert (summary.matched, summary.unmatched, summary.duplicates) == (2, 1, 0)
-    assert summary.matched_cents == 75000 and summary.unmatched_cents == 3000
+    assert summary.matched_cents == 75000
+    assert summary.unmatched_cents == 3000
     assert len(summary.refused) == 1  # the debit
     # The referenced invoice first (June's), although May's is older.
     assert still_open(farm["jan1"], farm["jan2"], farm["zaneta"]) == [65000, 0, 0]
@@ -114,7 +115,8 @@ def test_importing_twice_and_an_overlapping_statement_change_nothing(farm):
     before = fingerprint()
     again = operations.import_file(first)
     _db.session.commit()
-    assert again.duplicates == 3 and again.matched == again.unmatched == 0
+    assert again.duplicates == 3
+    assert again.matched == again.unmatched == 0
     assert changed_tables(before, fingerprint()) == []
     # A later statement repeating May's first entry and adding the camt.054 credit.
     body = first.decode()
@@ -278,7 +280,8 @@ def test_record_by_hand_page(client, farm, staff):
     assert response.status_code == 302
     assert still_open(farm["jan1"], farm["jan2"]) == [0, 60000]
     page = client.get("/payments/").get_data(as_text=True)
-    assert "Jan Kowalski" in page and "at pickup" in page
+    assert "Jan Kowalski" in page
+    assert "at pickup" in page
     assert client.get("/payments/?source=credit").status_code == 200
 
 
@@ -305,7 +308,8 @@ def test_import_page_summary_and_refusals(client, farm, staff):
     )
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    assert "2 payments matched" in page and "1 payment unmatched" in page
+    assert "2 payments matched" in page
+    assert "1 payment unmatched" in page
     before = fingerprint()
     for bad in (b"<Document><Stmt>", b"<!DOCTYPE x><Document/>"):
         response = client.post(
@@ -321,7 +325,8 @@ def test_unmatched_page_match_and_ignore(client, farm, staff):
     operations.import_file(camt("camt054_v04.xml"))  # 200.00: no invoice asks that
     _db.session.commit()
     page = client.get("/payments/unmatched").get_data(as_text=True)
-    assert "Unknown Stranger" in page and "Jan Kowalski" in page
+    assert "Unknown Stranger" in page
+    assert "Jan Kowalski" in page
     stranger = _db.session.scalar(select(Payment).where(Payment.payer_name == "Unknown Stranger"))
     jan = _db.session.scalar(select(Payment).where(Payment.payer_name == "Jan Kowalski"))
     response = client.post(f"/payments/{jan.id}/match", data={f"p{jan.id}-member": farm["jan"].id})
@@ -361,7 +366,8 @@ def test_mapping_page_and_export_download(client, farm, staff):
     assert response.status_code == 302
     assert operations.csv_layout().delimiter == ","
     response = client.get("/payments/export?from=2027-01-01&to=2027-12-31")
-    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
     assert farm["jan1"].number in response.get_data(as_text=True)
     assert client.get("/payments/export?from=2027-12-31&to=2027-01-01").status_code == 303
 
@@ -393,7 +399,8 @@ def test_cli_import_and_export(runner, farm, tmp_path):
     result = runner.invoke(
         args=["csa", "payments", "export", "--from", "2027-01-01", "--to", "2027-12-31"]
     )
-    assert result.exit_code == 0 and farm["jan1"].number in result.output
+    assert result.exit_code == 0
+    assert farm["jan1"].number in result.output
     out = tmp_path / "out.csv"
     result = runner.invoke(
         args=[
@@ -408,7 +415,8 @@ def test_cli_import_and_export(runner, farm, tmp_path):
             str(out),
         ]
     )
-    assert result.exit_code == 0 and "payment" in out.read_text()
+    assert result.exit_code == 0
+    assert "payment" in out.read_text()
     result = runner.invoke(args=["csa", "payments", "export", "--from", "x", "--to", "2027-12-31"])
     assert result.exit_code != 0
     assert count(PaymentAllocation) == 2

@@ -420,3 +420,33 @@ def test_cli_import_and_export(runner, farm, tmp_path):
     result = runner.invoke(args=["csa", "payments", "export", "--from", "x", "--to", "2027-12-31"])
     assert result.exit_code != 0
     assert count(PaymentAllocation) == 2
+
+
+# --- the demo ------------------------------------------------------------------------------
+
+
+def test_demo_payments_pay_most_invoices_through_the_import(app, db):
+    from csa.payments.demo import load_demo_payments
+
+    farm_profile()
+    farm = make_farm()
+    memberships = [add_member(farm, name=f"Demo Person {n}") for n in range(10)]
+    _db.session.flush()
+    load_demo_payments(date(2027, 6, 1), farm.season, memberships)
+    assert count(Payment) == 0  # no invoices yet: nothing
+    invoices = []
+    for m in memberships:
+        inv = make_invoice(m.member, 30000, date(2027, 5, 15))
+        inv.membership_id = m.id
+        invoices.append(inv)
+    _db.session.flush()
+    load_demo_payments(date(2027, 6, 1), farm.season, memberships)
+    _db.session.commit()
+    left = open_cents(invoices)
+    assert sum(1 for i in invoices if left[i.id] == 0) == 8
+    assert sorted(v for v in left.values() if v) == [15000, 30000]  # half paid in cash
+    assert _db.session.scalar(select(func.count()).where(Payment.member_id.is_(None))) == 1
+    assert _db.session.scalar(select(func.count()).where(Payment.method == PaymentMethod.CASH)) == 1
+    before = count(Payment)
+    load_demo_payments(date(2027, 6, 1), farm.season, memberships)
+    assert count(Payment) == before

@@ -75,6 +75,7 @@ class Matcher:
         self.by_reference = {i.reference.upper(): i for i in self.invoices.values()}
         self.by_number = {i.number.upper(): i for i in self.invoices.values()}
         self.open = {i.id: i.open_cents for i in self.invoices.values()}
+        self.names = {i.id: name_key(i.household) for i in self.invoices.values()}
 
     def named_invoice(self, text: str) -> OpenInvoice | None:
         """The invoice a transfer's text names by reference or by number."""
@@ -91,10 +92,11 @@ class Matcher:
         named = self.named_invoice(text)
         if named is not None:
             return Match(named.member_id, MatchedBy.REFERENCE, named.id)
+        payer_key = name_key(payer)
         households = {
             i.member_id
             for i in self.invoices.values()
-            if 0 < self.open[i.id] == amount_cents and same_name(payer, i.household)
+            if 0 < self.open[i.id] == amount_cents and payer_key and self.names[i.id] == payer_key
         }
         if len(households) == 1:
             return Match(households.pop(), MatchedBy.NAME_AMOUNT)

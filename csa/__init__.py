@@ -186,6 +186,7 @@ def register_blueprints(app: Flask) -> None:
     from csa.invoices.views import bp as invoices_bp
     from csa.main.views import bp as main_bp
     from csa.money.views import bp as money_bp
+    from csa.payments.views import bp as payments_bp
     from csa.privacy.views import bp as privacy_bp
     from csa.register.views import bp as register_bp
     from csa.reminders.views import bp as reminders_bp
@@ -218,6 +219,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(invoices_bp, url_prefix="/invoices")
     app.register_blueprint(sepa_bp, url_prefix="/sepa")
     app.register_blueprint(reminders_bp, url_prefix="/reminders")
+    app.register_blueprint(payments_bp, url_prefix="/payments")
 
 
 def register_errorhandlers(app: Flask) -> None:

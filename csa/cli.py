@@ -548,3 +548,58 @@ def sepa_export_command(until: str, from_: str | None, collect_on: str | None, o
         f"Wrote {out}: {batch.count} direct debits, {batch.total_cents // 100}."
         f"{batch.total_cents % 100:02d} {batch.currency}, to collect on {batch.collect_on}."
     )
+
+
+# --- payments (issue 12) ---
+
+
+@csa_cli.group("payments")
+def payments_cli() -> None:
+    """Bank statements and the accounting export."""
+
+
+@payments_cli.command("import")
+@click.argument("file", type=click.File("rb"))
+@click.option(
+    "--format",
+    "kind",
+    type=click.Choice(["camt", "csv"]),
+    default=None,
+    help="camt XML or CSV with the saved mapping (default: recognised from the file).",
+)
+def payments_import_command(file: BinaryIO, kind: str | None) -> None:
+    """Import a camt.053/camt.054 or CSV bank statement: one transaction, all or nothing."""
+    from csa.errors import ValidationFailed
+    from csa.payments.operations import import_file
+    from csa.payments.statements import MAX_BYTES
+
+    data = file.read(MAX_BYTES + 1)
+    try:
+        if len(data) > MAX_BYTES:
+            raise ValidationFailed("The file is larger than 5 MB; nothing was imported.")
+        summary = import_file(data, kind)
+    except ValidationFailed as exc:
+        fail(exc)
+    db.session.commit()
+    click.echo(summary.message())
+    for reason in summary.refused:
+        click.echo(reason)
+
+
+@payments_cli.command("export")
+@click.option("--from", "first", required=True, help="First day, YYYY-MM-DD.")
+@click.option("--to", "last", required=True, help="Last day, YYYY-MM-DD.")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), default=None)
+def payments_export_command(first: str, last: str, out: str | None) -> None:
+    """Write the period's invoices, credit notes and payments as CSV (stdout by default)."""
+    from csa.payments.export import export_csv
+
+    start, end = _iso_date(first), _iso_date(last)
+    if start > end:
+        fail(CsaError("--from must not be after --to."))
+    text = export_csv(start, end)
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        Path(out).write_text(text, encoding="utf-8")
+        click.echo(f"Wrote {out}.")

@@ -1321,3 +1321,46 @@ class Hardship(Model):
 
     def active_on(self, on_date: date) -> bool:
         return self.starts_on <= on_date and (self.ends_on is None or on_date <= self.ends_on)
+
+
+# --- payments (issue 12) ---
+
+
+class CsvMapping(Model):
+    """How the farm's bank lays out its CSV export, saved once (csa/payments): one row.
+
+    Columns are 1-based numbers; `currency_column` 0 means the file has no currency column
+    and every line is in the farm's currency.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    date_column: Mapped[int] = mapped_column(Integer, default=1)
+    amount_column: Mapped[int] = mapped_column(Integer, default=2)
+    currency_column: Mapped[int] = mapped_column(Integer, default=0)
+    payer_column: Mapped[int] = mapped_column(Integer, default=3)
+    reference_column: Mapped[int] = mapped_column(Integer, default=4)
+    date_format: Mapped[str] = mapped_column(String(20), default="%d.%m.%Y")
+    decimal_comma: Mapped[bool] = mapped_column(Boolean, default=True)
+    delimiter: Mapped[str] = mapped_column(String(1), default=";")
+    header_rows: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        CheckConstraint(
+            "date_column > 0 AND amount_column > 0 AND payer_column > 0"
+            " AND reference_column > 0 AND currency_column >= 0",
+            name="columns_positive",
+        ),
+        CheckConstraint("header_rows >= 0", name="header_rows_positive"),
+    )
+
+
+class PaymentIgnore(Model):
+    """An imported payment a coordinator marked as not the farm's members' (kept, not matched)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payment.id"), unique=True)
+    ignored_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    payment: Mapped[Payment] = relationship()

@@ -293,6 +293,7 @@ def build_world(make_user: Any) -> World:
     }
     ids.update(_money_invoices_world(farm, a, b))
     ids |= _money_sepa_world(a, b, users, today)
+    ids.update(_money_payments_world(b.member, users["coordinator"]))
     return World(
         ids,
         {k: u.email for k, u in users.items()},
@@ -343,6 +344,57 @@ def _money_sepa_world(a: Any, b: Any, users: dict[str, Any], today: date) -> dic
     mark_hardship(a.member, note="Pays after the harvest", until=None, by=None, today=today)
     db.session.commit()
     return {"mandate_id": b_mandate.id, "batch_id": batch.id}
+
+
+# --- payments (issue 12) -------------------------------------------------------------------
+
+
+def _money_payments_world(b_member: Any, coordinator: Any) -> dict[str, int]:
+    """An invoice of B paid by a payment typed by hand (B's name on it), and an imported
+    payment nobody matched, so the unmatched page offers its match and ignore forms."""
+    from csa.core.banking import payment_reference
+    from csa.models import CsvMapping, Invoice, Payment, PaymentAllocation, PaymentMethod
+    from csa.money.profile import farm_profile
+
+    farm_profile()  # made on first use: here, not by the first refused form the fuzzer sends
+    today = date.today()
+    invoice = Invoice(
+        year=1999,
+        seq=9001,
+        number="PAYW-9001",
+        member_id=b_member.id,
+        issued_on=today - timedelta(days=30),
+        due_on=today - timedelta(days=16),
+        total_cents=77_700,
+        currency="EUR",
+        reference=payment_reference("PAYW9001"),
+        buyer_name=b_member.name,
+    )
+    paid = Payment(
+        booked_on=today - timedelta(days=20),
+        amount_cents=80_000,
+        currency="EUR",
+        method=PaymentMethod.CASH,
+        payer_name=B_MARKERS[0],
+        note=B_MARKERS[1],
+        member_id=b_member.id,
+        recorded_by_id=coordinator.id,
+    )
+    stranger = Payment(
+        booked_on=today - timedelta(days=3),
+        amount_cents=1_234,
+        currency="EUR",
+        payer_name="Unknown Payer",
+        reference="no reference",
+        import_key="world:unmatched:1",
+    )
+    # The bank's CSV layout, saved: date;amount;payer;purpose with a header line.
+    mapping = CsvMapping(date_column=1, amount_column=2, payer_column=3, reference_column=4)
+    db.session.add_all([invoice, paid, stranger, mapping])
+    db.session.flush()
+    db.session.add(PaymentAllocation(payment=paid, invoice=invoice, amount_cents=77_700))
+    db.session.commit()
+    return {"payment_id": paid.id}
 
 
 # --- offers (issue 11): a waiting list with an open offer ----------------------------------

@@ -270,3 +270,85 @@ def test_every_post_route_is_a_target():
     assert len(TARGETS) > 30
     assert Role.MEMBER  # the member's own forms (hold, opt-outs) are among them
     assert {"share.hold", "share.opt_outs", "harvest.record"} <= set(TARGETS)
+
+
+# --- the bank statement import (csa/payments) -----------------------------------------------
+
+
+@st.composite
+def statement_files(draw: st.DrawFn) -> bytes:
+    """A camt.053/054 of some version with real and hostile entries, a CSV in the world's
+    saved mapping, or raw bytes; entities and huge amounts now and then."""
+    from xml.sax.saxutils import escape
+
+    kind = draw(st.integers(0, 9))
+    if kind == 0:
+        return draw(st.binary(max_size=300))
+    text = st.one_of(
+        st.sampled_from(["Anna Avocado", "Qzwxb Leakcheck", "RF18539007547034"]), hostile
+    )
+    amount = st.one_of(st.sampled_from(["12.34", "0.00", "650.00", "1e5", "-3.00"]), hostile)
+    if kind <= 3:
+        rows = [
+            ";".join(
+                [
+                    draw(st.sampled_from(["03.05.2027", "31.02.2027", ""])),
+                    draw(amount).replace(".", ","),
+                    draw(text),
+                    draw(text),
+                ]
+            )
+            for _ in range(draw(st.integers(0, 4)))
+        ]
+        return ("Datum;Betrag;Name;Zweck\n" + "\n".join(rows)).encode("utf-8", "replace")
+    version = draw(st.sampled_from(["camt.053.001.02", "camt.053.001.08", "camt.054.001.04"]))
+    entries = []
+    for _ in range(draw(st.integers(0, 4))):
+        name = escape(draw(text)) if draw(st.booleans()) else draw(text)
+        ccy = draw(st.sampled_from(["EUR", "CHF", "", "€"]))
+        entries.append(
+            f'<Ntry><Amt Ccy="{ccy}">{escape(draw(amount))}</Amt>'
+            f"<CdtDbtInd>{draw(st.sampled_from(['CRDT', 'DBIT', 'X']))}</CdtDbtInd>"
+            f"<BookgDt><Dt>{draw(st.sampled_from(['2027-05-03', '2027-13-40', '']))}</Dt></BookgDt>"
+            f"<NtryDtls><TxDtls><RltdPties><Dbtr><Nm>{name}</Nm></Dbtr></RltdPties>"
+            f"<RmtInf><Ustrd>{escape(draw(text))}</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>"
+        )
+    doctype = (
+        '<!DOCTYPE Document [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        if draw(st.booleans()) and kind == 9
+        else ""
+    )
+    body = (
+        f'<?xml version="1.0"?>{doctype}<Document xmlns="urn:iso:std:iso:20022:tech:xsd:{version}">'
+        f"<BkToCstmrStmt><Stmt><Acct><Ccy>EUR</Ccy></Acct>{''.join(entries)}</Stmt></BkToCstmrStmt></Document>"
+    )
+    return body.encode("utf-8", "replace")
+
+
+def test_fuzz_statement_import(app, world, backend, request):
+    """Hostile statements: refused whole with reasons, or imported; importing again adds
+    nothing."""
+    profile = _known_defect(request, "payments.import_statement", backend)
+    browser = _browser(app, world, "admin")
+
+    @profile
+    @given(data=statement_files())
+    def case(data: bytes) -> None:
+        fuzzing.CASES["payments.import_statement"] = (
+            fuzzing.CASES.get("payments.import_statement", 0) + 1
+        )
+        upload = {"file": (io.BytesIO(data), "statement.xml"), "format": "auto", "submit": "Import"}
+        before = fingerprint()
+        body, status = _submit(browser, _STATEMENT, upload)
+        _check("payments.import_statement", before, body, status)
+        if not error_messages(body):
+            again = fingerprint()
+            upload["file"] = (io.BytesIO(data), "statement.xml")
+            body, status = _submit(browser, _STATEMENT, upload)
+            assert not error_messages(body), error_messages(body)
+            assert changed_tables(again, fingerprint()) == [], "the same statement imported twice"
+
+    case()
+
+
+_STATEMENT = Form("/payments/import", "/payments/import", multipart=True)

@@ -262,11 +262,28 @@ def load_demo(today: date | None = None) -> str:
     renewals = _load_renewals(today, season, memberships)
     _load_holds(today, memberships)
     _load_changes(today, memberships, [t for t in types if isinstance(t, ShareType)])
+    money = _load_money(today, season, memberships)
     return (
         f"Demo farm loaded: season {start}..{end}, {len(memberships)} memberships, "
         f"{len(sites)} sites, {len(CROPS)} crops, {locked} locked rounds, "
-        f"current round {current}, {renewals} renewals."
+        f"current round {current}, {renewals} renewals; {money}."
     )
+
+
+def _load_money(today: date, season: Season, memberships: list[Membership]) -> str:
+    """The money side in the order a season lives it: the bidding round fixes the prices,
+    the invoices follow the payment plans, a bank statement pays most of them, and what is
+    left overdue gets its reminder (one household on direct debit, one under hardship)."""
+    from csa.bidding.demo import load_demo_bidding
+    from csa.invoices.demo import load_demo_invoices
+    from csa.payments.demo import load_demo_payments
+    from csa.sepa.demo import load_demo_sepa
+
+    bidding = load_demo_bidding(today, season, memberships)
+    invoices = load_demo_invoices(today, season, memberships)
+    load_demo_payments(today, season, memberships)
+    sepa = load_demo_sepa(today, season, memberships)
+    return f"{bidding}; {invoices} invoices issued; {sepa}"
 
 
 # --- privacy (issue 11) ---

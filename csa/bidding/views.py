@@ -41,6 +41,18 @@ from csa.ui.forms import EmptyForm, refuse
 bp = Blueprint("bidding", __name__)
 
 
+@bp.app_context_processor
+def pledge_section() -> dict[str, Any]:
+    """The member's section bar (templates/share/_sections.html) shows "Pledge" while a round
+    of the household's season takes pledges; asked only when the bar is drawn."""
+
+    def member_pledge_open() -> bool:
+        member = getattr(current_user, "member", None)
+        return member is not None and queries.pledge_open(member)
+
+    return {"member_pledge_open": member_pledge_open}
+
+
 @bp.context_processor
 def labels() -> dict[str, Any]:
     return {"bidding_state_labels": STATE_LABELS, "bidding_mode_labels": MODE_LABELS}

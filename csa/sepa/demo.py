@@ -44,13 +44,17 @@ def load_demo_sepa(today: date, season: Season, memberships: list[Membership]) -
         done.append(f"a recurring mandate of {debtor.member.name}")
     reminded: int | None = None
     if db.session.scalar(select(Invoice.id).limit(1)) is not None:
-        friendly = [d for d in reminders.due_reminders(today) if d.level == FRIENDLY]
+        # The friendly one if an invoice is at that stage, else the second (an instalment
+        # due two months ago is past both, and only the second goes then).
+        due = reminders.due_reminders(today)
+        due.sort(key=lambda d: d.level != FRIENDLY)
         already = db.session.scalar(select(Reminder.id).limit(1))
-        if friendly and already is None:
-            first = friendly[0]
+        if due and already is None:
+            first = due[0]
             reminders.send_reminder(first, datetime.combine(today, time(7, 0)))
             reminded = first.invoice.member_id
-            done.append(f"a friendly reminder for invoice {first.invoice.number}")
+            kind = "friendly" if first.level == FRIENDLY else "second"
+            done.append(f"a {kind} reminder for invoice {first.invoice.number}")
     hardship = next(
         (m for m in running[2:] if m.member_id not in (debtor.member_id, reminded)), None
     )

@@ -532,7 +532,7 @@ def test_the_demo_invoices_follow_the_schedule(app, db):
     from csa.models import Membership, Season
     from csa.rounds.lifecycle import farm_today
 
-    load_demo()
+    load_demo()  # the demo issues the invoices due so far (csa/demo.py _load_money)
     db.session.commit()
     today = farm_today()
     season = db.session.scalar(select(Season).where(Season.name == SEASON_NAME))
@@ -541,8 +541,7 @@ def test_the_demo_invoices_follow_the_schedule(app, db):
             select(Membership).where(Membership.season_id == season.id).order_by(Membership.id)
         )
     )
-    issued = load_demo_invoices(today, season, memberships)
-    db.session.commit()
+    issued = len(_invoices())
     assert issued > len(memberships)  # months of instalments already
     plans = {m.payment_plan for m in memberships}
     assert plans == {PaymentPlan.SINGLE, PaymentPlan.MONTHLY, PaymentPlan.QUARTERLY}

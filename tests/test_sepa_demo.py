@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy import func, select
 
 from csa.demo import SEASON_NAME, load_demo
 from csa.models import Hardship, Mandate, Membership, OutboxMessage, Reminder, Season
 from csa.rounds.lifecycle import farm_today
 from csa.sepa.demo import load_demo_sepa
-from tests.sepa_helpers import make_invoice
 
 
 def _count(db, model) -> int:
@@ -30,30 +27,22 @@ def _demo(db):
     return today, season, memberships
 
 
-def test_the_demo_without_invoices_has_a_mandate_and_a_hardship(db):
+def test_the_demo_has_a_mandate_a_reminder_and_a_hardship(db):
+    """load_demo runs the money parts in order (csa/demo.py): invoices, a statement paying
+    most of them, then this part, which finds overdue invoices to remind."""
     today, season, memberships = _demo(db)
-    summary = load_demo_sepa(today, season, memberships)
-    db.session.commit()
-    assert "mandate" in summary
     mandate = db.session.scalar(select(Mandate))
     assert mandate.member_id == memberships[1].member_id
-    assert _count(db, Hardship) == 1
-    assert _count(db, Reminder) == 0
-    assert load_demo_sepa(today, season, memberships) == "nothing new"  # twice: the same
-
-
-def test_the_demo_with_an_overdue_invoice_sends_its_friendly_reminder(db):
-    today, season, memberships = _demo(db)
-    late = make_invoice(memberships[4], 32_500, today - timedelta(days=12))
-    make_invoice(memberships[5], 32_500, today + timedelta(days=12))
-    db.session.commit()
-    load_demo_sepa(today, season, memberships)
-    db.session.commit()
     [reminder] = db.session.scalars(select(Reminder)).all()
-    assert reminder.invoice_id == late.id
-    assert reminder.level == 1
+    assert reminder.invoice.due_on < today
+    assert reminder.open_cents > 0
     assert db.session.scalar(
-        select(OutboxMessage.id).where(OutboxMessage.key.like(f"reminder/{late.id}/1%"))
+        select(OutboxMessage.id).where(
+            OutboxMessage.key.like(f"reminder/{reminder.invoice_id}/{reminder.level}%")
+        )
     )
     hardship = db.session.scalar(select(Hardship))
-    assert hardship.member_id not in (late.member_id, memberships[1].member_id)
+    assert hardship.member_id not in (reminder.invoice.member_id, mandate.member_id)
+    assert _count(db, Hardship) == 1
+    assert load_demo_sepa(today, season, memberships) == "nothing new"  # twice: the same
+    assert _count(db, Reminder) == 1

@@ -328,8 +328,13 @@ def _money_sepa_world(a: Any, b: Any, users: dict[str, Any], today: date) -> dic
     b_mandate.holder_name = B_MARKERS[0]
     b_debit = make_invoice(b, 77_731, today - timedelta(days=20))
     b_late = make_invoice(b, 12_345, today - timedelta(days=70))
-    make_invoice(a, 32_500, today - timedelta(days=45))
-    make_invoice(a, 32_500, today + timedelta(days=15))
+    # A's invoices belong to no membership, so A's payment plan is still open to change
+    # (the Money page's plan form is a fuzzing target, csa/invoices/views.py _plan_form).
+    for a_invoice in (
+        make_invoice(a, 32_500, today - timedelta(days=45)),
+        make_invoice(a, 32_500, today + timedelta(days=15)),
+    ):
+        a_invoice.membership_id = None
     batch = export_batch(
         collect_on=today - timedelta(days=7),
         due_until=b_debit.due_on,

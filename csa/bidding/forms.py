@@ -48,12 +48,16 @@ class RangePledgeForm(InputForm):
     round = HiddenField()
     least = MoneyField(_l("The least I can pay"), positive=True, validators=[InputRequired()])
     most = MoneyField(_l("The most I can pay"), positive=True, validators=[InputRequired()])
-    reason = TextAreaField(_l("Why less? (only the farm's staff read it)"), [Length(max=NOTE_MAX)])
+    reason = TextAreaField(
+        _l("Why less? (only the farm's staff read it)"), validators=[Length(max=NOTE_MAX)]
+    )
     submit = SubmitField(_l("Save my pledge"))
 
 
 class SinglePledgeForm(InputForm):
     round = HiddenField()
     amount = MoneyField(_l("What I can pay"), positive=True, validators=[InputRequired()])
-    reason = TextAreaField(_l("Why less? (only the farm's staff read it)"), [Length(max=NOTE_MAX)])
+    reason = TextAreaField(
+        _l("Why less? (only the farm's staff read it)"), validators=[Length(max=NOTE_MAX)]
+    )
     submit = SubmitField(_l("Save my pledge"))

@@ -90,8 +90,7 @@ def end_hardship(member_id: int) -> ResponseReturnValue:
     try:
         svc.end_hardship(member, farm_today())
     except ValidationFailed as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
+        refuse(None, exc)
         return redirect(url_for("reminders.owing")), 303
     db.session.commit()
     flash(_("The hardship arrangement of %(name)s has ended.", name=member.name), "success")

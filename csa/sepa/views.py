@@ -128,8 +128,7 @@ def revoke(mandate_id: int) -> ResponseReturnValue:
     try:
         svc.revoke_mandate(mandate, farm_today())
     except ValidationFailed as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
+        refuse(None, exc)
         return redirect(url_for("sepa.index")), 303
     db.session.commit()
     flash(_("The mandate %(reference)s is revoked.", reference=mandate.reference), "success")
@@ -199,8 +198,7 @@ def collect(batch_id: int) -> ResponseReturnValue:
     try:
         made = svc.collect_batch(batch, current_user, farm_today())
     except ValidationFailed as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
+        refuse(None, exc)
         return redirect(url_for("sepa.index")), 303
     db.session.commit()
     if made:
@@ -221,8 +219,7 @@ def return_(batch_id: int) -> ResponseReturnValue:
     try:
         svc.return_batch(batch, farm_today())
     except ValidationFailed as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
+        refuse(None, exc)
         return redirect(url_for("sepa.index")), 303
     db.session.commit()
     flash(

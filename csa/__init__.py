@@ -182,6 +182,7 @@ def register_blueprints(app: Flask) -> None:
     from csa.bidding.views import bp as bidding_bp
     from csa.calendar.views import bp as calendar_bp
     from csa.changes.views import bp as changes_bp
+    from csa.community.views import bp as community_bp
     from csa.harvest.views import bp as harvest_bp
     from csa.invoices.views import bp as invoices_bp
     from csa.main.views import bp as main_bp
@@ -220,6 +221,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(sepa_bp, url_prefix="/sepa")
     app.register_blueprint(reminders_bp, url_prefix="/reminders")
     app.register_blueprint(payments_bp, url_prefix="/payments")
+    app.register_blueprint(community_bp, url_prefix="/community")
 
 
 def register_errorhandlers(app: Flask) -> None:

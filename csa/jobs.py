@@ -58,6 +58,9 @@ class JobReport:
     bidding: str = ""  # csa/bidding/operations.py BiddingRun, as text
     invoices: IssueReport = field(default_factory=IssueReport)  # csa/invoices
     reminders: int = 0  # payment reminders sent (csa/reminders/operations.py)
+    # One short "what: how many" text per later job (e.g. "work reminders: 3"), so a new job
+    # adds a line to `run_due_jobs` and none here.
+    notes: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         if not self.acted:
@@ -68,7 +71,8 @@ class JobReport:
             f"places offered: {self.offered}, offers expired: {self.expired}; "
             f"{self.renewals + '; ' if self.renewals else ''}"
             f"{self.bidding + '; ' if self.bidding else ''}{self.invoices}; "
-            f"payment reminders: {self.reminders}; mail {self.mail}"
+            f"payment reminders: {self.reminders}; "
+            f"{''.join(note + '; ' for note in self.notes)}mail {self.mail}"
         )
 
 
@@ -227,6 +231,21 @@ def send_reminders(now: datetime, report: JobReport) -> None:
         log.exception("the reminder job failed; the next run retries")
 
 
+def refresh_sheets(report: JobReport) -> None:
+    """Make again the sheets of locked rounds whose printed notes changed after the lock
+    (csa/sheets/annotations.py): one commit per round; nothing asked, nothing done."""
+    from csa.sheets.annotations import refresh_due
+
+    try:
+        done = refresh_due()
+    except Exception:
+        db.session.rollback()
+        log.exception("making sheets again failed; the next run retries")
+        return
+    if done:
+        report.notes.append(f"sheets made again: {done}")
+
+
 def deliver_mail(report: JobReport) -> None:
     """Send what the steps before queued (and anything due for a retry), one per commit."""
     try:
@@ -297,6 +316,7 @@ def run_due_jobs(now: datetime | None = None, holder: str = HOLDER) -> JobReport
     close_bidding(now, report)
     issue_invoices(now, report)
     send_reminders(now, report)
+    refresh_sheets(report)
     deliver_mail(report)
     close_past_rounds(now, report)
     log.info("jobs: %s", report)

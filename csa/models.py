@@ -1364,3 +1364,34 @@ class PaymentIgnore(Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     payment: Mapped[Payment] = relationship()
+
+
+# --- talking and sharing (issue 13) ---
+
+
+class PartnerOrganisation(Model):
+    """A food bank or foodsharing point that receives what members and the farm give away:
+    donated shares, offered shares nobody took, a round's surplus (csa/donations)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    contact_name: Mapped[str] = mapped_column(String(100), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    address: Mapped[str] = mapped_column(String(300), default="")
+    # When and where it collects ("Thursdays 19:00 at the depot"), printed on its sheet.
+    pickup_note: Mapped[str] = mapped_column(String(NOTE_MAX), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SheetRefresh(Model):
+    """A locked round whose sheets print something that changed after they were made (a
+    share offered and taken, a swap, a site note, site duty): the job renders them again.
+
+    One row per round; asking again only moves `requested_at`, and the job deletes the row
+    only if nobody asked again while it rendered (csa/sheets/annotations.py).
+    """
+
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), primary_key=True)
+    requested_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

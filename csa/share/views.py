@@ -35,6 +35,7 @@ from csa.rounds.split import membership_split, round_on
 from csa.share import operations as svc
 from csa.share import queries
 from csa.share.forms import ClearRangeForm, HoldForm, HoldRangeForm, OptOutForm
+from csa.share.notes import round_notes
 from csa.ui import charts
 from csa.ui.access import STAFF, roles
 from csa.ui.args import day_or_404, id_arg
@@ -193,6 +194,13 @@ def _share_page(
         )
         for row in overview.season
     ]
+    shown = ([overview.current] if overview.current else []) + list(overview.upcoming)
+    # What other features say about these rounds (csa/share/notes.py), in one ask each.
+    notes = (
+        round_notes(membership, [line.round for line in shown])
+        if queries.WEEK in parts and shown
+        else {}
+    )
     past_texts = {
         line.round.id: ", ".join(
             f"{item.crop.name} {quantity(item.quantity, item.crop.unit)}" for item in line.received
@@ -226,6 +234,7 @@ def _share_page(
         offer_link=offer_link,
         range_forms=_range_forms(range_form, clear_form) if editable else None,
         range_result=range_result,
+        notes=notes,
     )
 
 

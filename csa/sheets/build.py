@@ -64,6 +64,7 @@ from csa.models import (
     RoundStatus,
 )
 from csa.rounds.split import RoundSplit, round_split, sites_serving
+from csa.sheets.annotations import gather as gather_annotations
 from csa.sheets.pdf import page_numbers, render_document, warm_up, write_document
 from csa.ui.formatting import QuantityFormatter, format_clock, format_quantity
 
@@ -97,6 +98,9 @@ class PickupRow:
     share: str  # "Full" or "2 × Full"
     contents: str  # "Tomatoes 1.5 kg · Pumpkins 1 pc" (no-break spaces inside each item)
     amounts: list[Amount] = field(default_factory=list)
+    # What other features print in the Notes cell ("collected by Anna Nowak"), joined:
+    # csa/sheets/annotations.py.
+    notes: str = ""
 
 
 @dataclass
@@ -144,6 +148,9 @@ class SiteSheet:
     totals: list[CropTotal]
     share_counts: list[tuple[str, int]]  # share type name, number of shares
     poster: Poster
+    # Lines printed at the top of the pickup list (the site's note for the round, site
+    # duty): csa/sheets/annotations.py.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def shares_text(self) -> str:
@@ -321,6 +328,8 @@ def sheet_data(split: RoundSplit, site_ids: Collection[int] | None = None) -> Ro
             at_site[m.site_id].append(m)
 
     crop_by_id = {c.id: c for c in crops}
+    listed = {m.id: m for m in memberships.values() if m.site_id in sites}
+    notes = gather_annotations(round_, list(sites), listed)
     contents_cache: dict[tuple[tuple[int, int], ...], tuple[str, list[Amount]]] = {}
 
     def row(m: InForce, with_contents: bool = True) -> PickupRow:
@@ -336,7 +345,15 @@ def sheet_data(split: RoundSplit, site_ids: Collection[int] | None = None) -> Ro
                 amounts.append(Amount(crop_id, qty, text))
                 items.append(f"{crop.name}{NBSP}{text}".replace(" ", NBSP))
             cached = contents_cache[key] = (SEP.join(items), amounts)
-        return PickupRow(m.id, m.member.name, _share_label(m), cached[0], cached[1])
+        lines = notes.row_notes.get(m.id)
+        return PickupRow(
+            m.id,
+            m.member.name,
+            _share_label(m),
+            cached[0],
+            cached[1],
+            SEP.join(lines) if lines else "",
+        )
 
     site_sheets = []
     for site in sorted(sites.values(), key=lambda s: (fold(s.name), s.id)):
@@ -387,6 +404,7 @@ def sheet_data(split: RoundSplit, site_ids: Collection[int] | None = None) -> Ro
                 totals=crop_totals,
                 share_counts=[(name, n) for (_w, name, _id), n in sorted(counts.items())],
                 poster=_poster(claimants, shares, crops, fmt),
+                notes=notes.site_notes.get(site.id, []),
             )
         )
 
@@ -870,6 +888,7 @@ def _site_summary(site: SiteSheet) -> SiteSheet:
         site.totals,
         site.share_counts,
         Poster([], [], site.poster.font_pt),
+        site.notes,
     )
 
 

@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from csa.ui.access import rule_for
+from csa.ui.community import member_pages, staff_pages
 
 # Order is the order on screen; entries whose blueprint is not registered are skipped.
 # Pages that only make sense for an account tied to a household (admin may open them too,
@@ -16,7 +17,11 @@ HOUSEHOLD_ONLY = frozenset({"share.mine"})
 SECTION_OF = {
     "sheets": "rounds",
     **dict.fromkeys(("bidding", "invoices", "payments", "reminders", "sepa"), "money"),
+    **dict.fromkeys(("messages", "partners", "offers", "work", "donations"), "community"),
 }
+# Items that only lead somewhere when one of their pages is there (the Community desk, whose
+# pages are the community features' blueprints).
+NEEDS_PAGES = {"community.index": staff_pages}
 ITEMS = [
     ("share.mine", _l("My share")),
     ("harvest.record", _l("Record harvest")),
@@ -25,6 +30,7 @@ ITEMS = [
     ("register.memberships", _l("Register")),
     ("signup.requests", _l("Sign-ups")),
     ("money.index", _l("Money")),
+    ("community.index", _l("Community")),
     ("setup.index", _l("Farm setup")),
     ("auth.users", _l("Users")),
 ]
@@ -39,6 +45,8 @@ def nav_items() -> list[tuple[str, str]]:
         if endpoint not in current_app.view_functions:
             continue
         if endpoint in HOUSEHOLD_ONLY and current_user.member_id is None:
+            continue
+        if endpoint in NEEDS_PAGES and not NEEDS_PAGES[endpoint]():
             continue
         rule = rule_for(current_app, endpoint)
         if rule is not None and current_user.role in rule:
@@ -64,5 +72,9 @@ def nav_current(items: list[tuple[str, str]]) -> str | None:
 def register_navigation(app: Flask) -> None:
     # view_functions: a section bar leaves out the pages of parts that are not registered.
     app.jinja_env.globals.update(
-        nav_items=nav_items, nav_current=nav_current, view_functions=app.view_functions
+        nav_items=nav_items,
+        nav_current=nav_current,
+        view_functions=app.view_functions,
+        community_member_pages=member_pages,
+        community_staff_pages=staff_pages,
     )

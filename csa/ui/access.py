@@ -49,6 +49,14 @@ def rule_for(app: Flask, endpoint: str) -> frozenset[Any] | None:
     return getattr(view, ATTR, None)
 
 
+def may_open(endpoint: str) -> bool:
+    """Whether the signed-in user may open a registered endpoint (menus, section bars)."""
+    if not current_user.is_authenticated or endpoint not in current_app.view_functions:
+        return False
+    rule = rule_for(current_app, endpoint)
+    return rule is not None and current_user.role in rule
+
+
 def check_access() -> Any:
     """Refuse the request unless the endpoint's rule admits the current user."""
     if request.endpoint is None:

@@ -3,11 +3,9 @@ the navigation, the section bars and the community features' own pages."""
 
 from __future__ import annotations
 
-from flask import current_app
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 
-from csa.ui.access import rule_for
+from csa.ui.access import may_open
 
 # (endpoint, key, label): a member's pages, then the farm's. A page whose blueprint is not
 # registered is left out, so the bars never link to a 404.
@@ -28,16 +26,7 @@ STAFF_PAGES = [
 
 
 def _open_to_user(pages: list[tuple[str, str, object]]) -> list[tuple[str, str, str]]:
-    if not current_user.is_authenticated:
-        return []
-    found = []
-    for endpoint, key, label in pages:
-        if endpoint not in current_app.view_functions:
-            continue
-        rule = rule_for(current_app, endpoint)
-        if rule is not None and current_user.role in rule:
-            found.append((endpoint, key, str(label)))
-    return found
+    return [(endpoint, key, str(label)) for endpoint, key, label in pages if may_open(endpoint)]
 
 
 def member_pages() -> list[tuple[str, str, str]]:

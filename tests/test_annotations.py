@@ -130,3 +130,33 @@ def test_round_notes_show_on_this_week_escaped(app, client, auth, make_user, far
     assert "&lt;b&gt;Gate&lt;/b&gt; &amp; code 1234" in html
     assert "<b>Gate</b>" not in html
     assert 'href="/share/settings">Act</a>' in html
+
+
+def test_round_notes_and_other_features_events_reach_the_calendar_feed(app, db, farm, open_round):
+    from datetime import date
+
+    from csa.calendar.extras import add_feed_events
+    from csa.calendar.ical import Event
+
+    member = farm.members[0]
+    member.calendar_token = "feed-token-of-the-first-member"
+    db.session.commit()
+
+    def provider(membership, rounds):
+        return {r.id: [RoundNote("Alex collects this round")] for r in rounds}
+
+    def events(household, today):
+        assert household.id == member.id
+        assert isinstance(today, date)
+        start = datetime(2030, 5, 4, 9, tzinfo=UTC)
+        return [Event("job-1@csa", start, start + timedelta(hours=3), "Work day: weeding")]
+
+    add_round_notes(app, provider)
+    add_feed_events(app, events)
+    body = (
+        app.test_client().get(f"/calendar/feed/{member.calendar_token}.ics").get_data(as_text=True)
+    )
+    unfolded = body.replace("\r\n ", "")
+    assert "DESCRIPTION:Alex collects this round" in unfolded
+    assert "SUMMARY:Work day: weeding" in unfolded
+    assert "UID:job-1@csa" in unfolded

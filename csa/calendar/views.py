@@ -34,6 +34,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 
 from csa.calendar import ical
+from csa.calendar.extras import feed_events
 from csa.calendar.forms import CancelForm, MoveForm
 from csa.changes.terms import terms_over
 from csa.core.clock import to_local
@@ -55,6 +56,7 @@ from csa.models import (
 from csa.notices.notify import notify_moved
 from csa.rounds import lifecycle as cal
 from csa.rounds.lifecycle import farm_today
+from csa.share.notes import round_notes
 from csa.ui.access import FIELD, STAFF, public, roles
 from csa.ui.args import page_arg, parse_day
 from csa.ui.forms import EmptyForm, flash_errors
@@ -351,10 +353,15 @@ def _member_events(member: Member, today: date) -> list[ical.Event]:
     events = []
     for m in memberships:
         terms = terms_over(m, {r.date for r in rounds})  # the site in force on each date
-        for r in rounds:
+        served = [
+            r
+            for r in rounds
+            if m.start <= r.date <= m.end and terms[r.date].site.serves(r.schedule_date)
+        ]
+        # What other features say about each round (who collects, an offer, site duty).
+        notes = round_notes(m, served)
+        for r in served:
             site = terms[r.date].site
-            if not (m.start <= r.date <= m.end and site.serves(r.schedule_date)):
-                continue
             cancelled = r.status == RoundStatus.CANCELLED
             if cancelled:
                 note = _("Cancelled: %(reason)s", reason=r.cancel_reason)
@@ -367,6 +374,7 @@ def _member_events(member: Member, today: date) -> list[ical.Event]:
             if r.moved_from and r.moved_from != r.date:
                 moved = _("Moved from %(date)s.", date=format_date(r.moved_from, "full"))
                 note = f"{moved} {note}" if note else moved
+            note = " ".join([note, *(n.text for n in notes.get(r.id, []))]).strip()
             events.append(
                 ical.Event(
                     uid=f"round-{r.id}-membership-{m.id}@csa",
@@ -378,7 +386,7 @@ def _member_events(member: Member, today: date) -> list[ical.Event]:
                     status="CANCELLED" if cancelled else "CONFIRMED",
                 )
             )
-    return events
+    return events + feed_events(member, today)
 
 
 @bp.route("/feed/<token>.ics")

@@ -584,6 +584,11 @@ class OutboxMessage(Model):
     # A document attached when the message is built for sending, named "kind:id" (e.g.
     # "invoice:42"): rendered then from a row that never changes (csa/notices/attachments.py).
     attachment: Mapped[str | None] = mapped_column(String(60))
+    # messages (issue 13): where replies go (the staff member who wrote it), and extra
+    # headers that carry a link granting access (List-Unsubscribe), kept only sealed like
+    # `sealed` and erased once the message is sent.
+    reply_to: Mapped[str | None] = mapped_column(String(254))
+    sealed_headers: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_outbox_message_due", "state", "next_attempt_at"),)
 
@@ -1395,3 +1400,119 @@ class SheetRefresh(Model):
 
     round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), primary_key=True)
     requested_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+# --- messages (issue 13) ---
+
+MESSAGE_SUBJECT_MAX = 200  # the forms check it; the outbox's subject is wider (300)
+MESSAGE_BODY_MAX = 10_000
+SITE_NOTE_MAX = 300  # printed at the top of a pickup list: a line or two
+
+
+class AudienceKind(enum.StrEnum):
+    """Whom a message went to (csa/messages/audience.py reads each)."""
+
+    ACTIVE = "active"  # every household with an active membership now or to come
+    SITES = "sites"
+    SHARE_TYPES = "share_types"
+    WAITING = "waiting"
+    HOUSEHOLD = "household"
+    ROUND = "round"  # a round's members (what a farmer may write to)
+    REGISTERED = "registered"  # an audience another feature registered (audience_key)
+
+
+class Message(Model):
+    """A message staff wrote to a set of households, mailed through the outbox.
+
+    The audience is stored as words (`audience`, in the sender's language, as it was
+    previewed) beside the kind, so the sent list says whom it went to even after a site is
+    renamed. `subject2`/`body2` is an optional version in `locale2`: readers whose language
+    it is get it, everyone else the first text.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sender_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    audience_kind: Mapped[AudienceKind] = mapped_column(_enum(AudienceKind, "audience_kind"))
+    audience_key: Mapped[str] = mapped_column(String(60), default="")
+    audience: Mapped[str] = mapped_column(String(500), default="")
+    round_id: Mapped[int | None] = mapped_column(ForeignKey("round.id"))
+    subject: Mapped[str] = mapped_column(String(MESSAGE_SUBJECT_MAX))
+    body: Mapped[str] = mapped_column(Text)
+    locale2: Mapped[str] = mapped_column(String(10), default="")
+    subject2: Mapped[str] = mapped_column(String(MESSAGE_SUBJECT_MAX), default="")
+    body2: Mapped[str] = mapped_column(Text, default="")
+    reply_to: Mapped[str] = mapped_column(String(254), default="")
+    # Essential messages (a round's contents, a change) carry no unsubscribe link and reach
+    # households that unsubscribed.
+    essential: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The attachment, kept privately under instance/ (csa/messages/files.py).
+    attachment_path: Mapped[str] = mapped_column(String(200), default="")
+    attachment_name: Mapped[str] = mapped_column(String(120), default="")
+    attachment_type: Mapped[str] = mapped_column(String(40), default="")
+    attachment_size: Mapped[int] = mapped_column(Integer, default=0)
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+    sender: Mapped[User] = relationship()
+    round: Mapped[Round | None] = relationship()
+    recipients: Mapped[list[MessageRecipient]] = relationship(
+        back_populates="message", order_by="MessageRecipient.id"
+    )
+
+
+class RecipientState(enum.StrEnum):
+    """Why a recipient row has no outbox row, or that it has one (its state is the row's)."""
+
+    MAILED = "mailed"
+    UNSUBSCRIBED = "unsubscribed"  # a non-essential message to a household that opted out
+    NO_ADDRESS = "no_address"  # no login of the household wants mail
+
+
+class MessageRecipient(Model):
+    """One address (or one household without one) a message went to.
+
+    A household with several logins has a row per address; the member's page lists the
+    message once. The unsubscribe link's token is derived from SECRET_KEY and the row id;
+    only its sha256 is stored (csa/messages/unsubscribe.py).
+    """
+
+    __table_args__ = (Index("ix_message_recipient_member", "member_id", "message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("message.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    email: Mapped[str] = mapped_column(String(254), default="")
+    locale: Mapped[str] = mapped_column(String(10), default="")
+    state: Mapped[RecipientState] = mapped_column(
+        _enum(RecipientState, "recipient_state"), default=RecipientState.MAILED
+    )
+    outbox_message_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_message.id"))
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+    message: Mapped[Message] = relationship(back_populates="recipients")
+    member: Mapped[Member] = relationship()
+    outbox_message: Mapped[OutboxMessage | None] = relationship()
+
+
+class MessageOptOut(Model):
+    """A household that asked for no more non-essential messages (by link or on its page)."""
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SiteNote(Model):
+    """A note for one site and round ("the gate code is 1234"): printed at the top of that
+    site's pickup list and shown to its members on My share."""
+
+    __table_args__ = (UniqueConstraint("site_id", "round_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("pickup_site.id"))
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
+    text: Mapped[str] = mapped_column(String(SITE_NOTE_MAX))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    site: Mapped[PickupSite] = relationship()
+    round: Mapped[Round] = relationship()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import logging
 import re
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
@@ -83,6 +84,8 @@ def send(
     redact: Sequence[str] = (),
     admin_only: bool = False,
     attachment: str | None = None,
+    reply_to: str | None = None,
+    sealed_headers: dict[str, str] | None = None,
 ) -> OutboxMessage | None:
     """Queue one message per key; return its row, or None if that key was queued before.
 
@@ -92,6 +95,9 @@ def send(
         invitations).
     :param attachment: a document to attach when the message is sent, "kind:id"
         (csa/notices/attachments.py), such as an issued invoice's PDF.
+    :param reply_to: the Reply-To address (a staff member's message).
+    :param sealed_headers: extra headers holding a link that grants access (List-Unsubscribe):
+        stored only sealed, put on the message when it is built, erased once it is sent.
     """
     if db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key)):
         return None
@@ -104,6 +110,8 @@ def send(
         sealed=seal(body) if secrets else None,
         admin_only=admin_only,
         attachment=attachment,
+        reply_to=header_text(reply_to) if reply_to else None,
+        sealed_headers=seal(json.dumps(sealed_headers)) if sealed_headers else None,
         state=OutboxState.QUEUED,
         attempts=0,
         next_attempt_at=utcnow(),
@@ -136,6 +144,10 @@ def build_message(row: OutboxMessage, body: str) -> EmailMessage:
     msg["Subject"] = header_text(row.subject)
     msg["Date"] = format_datetime(datetime.now(UTC))
     msg["Message-ID"] = message_id(row.key)
+    if row.reply_to:
+        msg["Reply-To"] = header_text(row.reply_to)
+    for name, value in extra_headers(row).items():
+        msg[header_text(name)] = header_text(value)
     msg.set_content(body)
     if row.attachment:
         # Raises AttachmentMissing (a ValueError): the delivery loop fails that message alone.
@@ -144,3 +156,15 @@ def build_message(row: OutboxMessage, body: str) -> EmailMessage:
             doc.data, maintype=doc.maintype, subtype=doc.subtype, filename=doc.filename
         )
     return msg
+
+
+def extra_headers(row: OutboxMessage) -> dict[str, str]:
+    """The sealed extra headers of a row; a ValueError if they cannot be read (the delivery
+    loop then fails that message alone)."""
+    if not row.sealed_headers:
+        return {}
+    try:
+        found = json.loads(unseal(row.sealed_headers))
+    except (InvalidToken, ValueError) as exc:
+        raise ValueError("the sealed headers cannot be read") from exc
+    return {str(k): str(v) for k, v in found.items()}

@@ -14,7 +14,7 @@ UPDATE, so two loops (two processes, two schedulers) never send the same message
 PostgreSQL the pick skips rows another loop has locked.
 
 What happens to a message:
-- sent: `state='sent'`, `sent_at`, the sealed text erased;
+- sent: `state='sent'`, `sent_at`, the sealed text and headers erased;
 - the server refuses it (a reply for this recipient or this message, 4xx or 5xx): the reply
   and the attempt are recorded and it is tried again after `OUTBOX_BACKOFF_SECONDS`; after
   `OUTBOX_MAX_ATTEMPTS` it is `failed` and coordinators see it with the reply;
@@ -329,7 +329,12 @@ def deliver(
                 reply = str(exc)[:REPLY_MAX]
                 if isinstance(exc, Undeliverable) or row.attempts >= max_attempts:
                     pending = _outcome(
-                        row, claim, state=OutboxState.FAILED, sealed=None, last_error=reply
+                        row,
+                        claim,
+                        state=OutboxState.FAILED,
+                        sealed=None,
+                        sealed_headers=None,
+                        last_error=reply,
                     )
                     report.failed += 1
                     log.warning("mail %s to %s failed for good: %s", row.key, row.to, reply)
@@ -350,6 +355,7 @@ def deliver(
                     state=OutboxState.SENT,
                     sent_at=utcnow(),
                     sealed=None,
+                    sealed_headers=None,
                     transport=via.name,
                     last_error="",
                 )

@@ -294,6 +294,7 @@ def build_world(make_user: Any) -> World:
     ids.update(_money_invoices_world(farm, a, b))
     ids |= _money_sepa_world(a, b, users, today)
     ids.update(_money_payments_world(b.member, users["coordinator"]))
+    ids.update(_community_messages_world(farm, b, users["coordinator"], open_))
     return World(
         ids,
         {k: u.email for k, u in users.items()},
@@ -307,6 +308,7 @@ def build_world(make_user: Any) -> World:
             offer_path,
             *signup_pages.pages,
             *bidding.pages,
+            *_community_messages_pages(ids),
         ],
     )
 
@@ -589,3 +591,32 @@ def fill_rule(rule: Any, world: World, day: date | None = None) -> str:
     path = re.sub(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>", value, rule.rule)
     ids = world.ids
     return f"{path}?membership={ids['membership_id']}&member={ids['member_id']}"
+
+
+# --- messages (issue 13): a message to B's household (B's name in its stored audience), an
+# attachment, and a site note on B's site for the open round; B's unsubscribe link is a page.
+
+
+def _community_messages_world(farm: Any, b: Any, coordinator: Any, open_: Any) -> dict[str, int]:
+    from csa.messages import files, operations
+    from csa.messages.audience import Choice
+    from csa.models import AudienceKind
+
+    upload = files.check("b-letter.pdf", b"%PDF-1.4\n%%EOF\n")
+    message, _path = operations.send(
+        coordinator,
+        Choice(AudienceKind.HOUSEHOLD, ids=(b.member_id,)),
+        operations.Draft(subject="For B only", body=f"Dear {B_MARKERS[0]}"),
+        open_.date,
+        upload,
+    )
+    operations.set_site_note(farm.tuesday, open_, "Bring your own bags", coordinator, open_.date)
+    db.session.commit()
+    return {"msg_id": message.id}
+
+
+def _community_messages_pages(ids: dict[str, int]) -> list[str]:
+    from csa.messages import operations
+
+    token = operations.unsubscribe_token(ids["msg_id"], ids["member_id"], "")
+    return [f"/messages/unsubscribe/{token}"]

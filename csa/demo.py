@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from csa.accounts import operations as accounts
 from csa.core.clock import utcnow
 from csa.extensions import db
+from csa.messages.demo import load_demo as load_demo_messages
 from csa.models import (
     Crop,
     HarvestEntry,
@@ -263,6 +264,7 @@ def load_demo(today: date | None = None) -> str:
     _load_holds(today, memberships)
     _load_changes(today, memberships, [t for t in types if isinstance(t, ShareType)])
     money = _load_money(today, season, memberships)
+    money += "; " + load_demo_messages(today)
     return (
         f"Demo farm loaded: season {start}..{end}, {len(memberships)} memberships, "
         f"{len(sites)} sites, {len(CROPS)} crops, {locked} locked rounds, "

@@ -366,3 +366,15 @@ def test_site_note_on_the_pickup_list_and_my_share(app, client, farm, coordinato
     login(client, make_user(Role.MEMBER, member=farm.members[0]))
     page = client.get("/share/").get_data(as_text=True)
     assert "Gate code &lt;1234&gt;" in page
+
+
+def test_demo_has_two_sent_messages_and_a_site_note(app, db):
+    from csa.demo import load_demo
+
+    load_demo()
+    db.session.commit()
+    subjects = set(db.session.scalars(select(Message.subject)))
+    assert subjects == {"Welcome to the season", "The carrots are late"}
+    assert count(SiteNote) == 1
+    welcome = db.session.scalar(select(Message).where(Message.locale2 == "pl"))
+    assert count(MessageRecipient, MessageRecipient.message_id == welcome.id) > 10

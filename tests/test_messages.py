@@ -378,3 +378,38 @@ def test_demo_has_two_sent_messages_and_a_site_note(app, db):
     assert count(SiteNote) == 1
     welcome = db.session.scalar(select(Message).where(Message.locale2 == "pl"))
     assert count(MessageRecipient, MessageRecipient.message_id == welcome.id) > 10
+
+
+def test_anonymising_takes_the_household_out_of_its_messages(app, client, farm, coordinator):
+    from csa.models import Member, Membership, Season
+    from csa.privacy.export import SOURCES
+    from csa.privacy.operations import anonymise
+
+    season = Season(name="Season 2019", start=date(2019, 4, 1), end=date(2019, 11, 1))
+    eve = Member(name="Eve Pastwick", email="eve-past@example.org")
+    _db.session.add_all([season, eve])
+    _db.session.add(
+        Membership(
+            member=eve,
+            season=season,
+            share_type=farm.full,
+            site=farm.tuesday,
+            start=season.start,
+            end=season.end,
+            status=MembershipStatus.ENDED,
+        )
+    )
+    _db.session.commit()
+    login(client, coordinator)
+    body = "Dear Eve Pastwick, your box is ready."
+    assert (
+        compose(client, audience="household", household=str(eve.id), body=body).status_code == 302
+    )
+    exported = [s.read(eve) for s in SOURCES]
+    assert any(name == "messages" and rows[0]["body"] == body for name, rows in exported)
+    anonymise(eve, coordinator, date(2026, 12, 1))
+    _db.session.commit()
+    message = _db.session.scalar(select(Message))
+    assert "Eve Pastwick" not in message.audience + message.body
+    assert not count(MessageRecipient, MessageRecipient.email == "eve-past@example.org")
+    assert not count(MessageRecipient, MessageRecipient.token_hash.is_not(None))

@@ -30,7 +30,7 @@ from sqlalchemy import select
 from csa.community.audiences import audiences
 from csa.errors import ValidationFailed
 from csa.extensions import csrf, db
-from csa.messages import files, operations, queries
+from csa.messages import files, operations, privacy, queries
 from csa.messages.audience import Choice, resolve
 from csa.messages.forms import (
     ComposeForm,
@@ -66,6 +66,7 @@ def _register(state: Any) -> None:
     app.config.setdefault("MESSAGES_PER_HOUR", operations.DEFAULT_PER_HOUR)
     app.config.setdefault("MESSAGE_ATTACHMENT_MAX_BYTES", files.DEFAULT_MAX_BYTES)
     files.register()
+    privacy.register()
     add_annotator(app, queries.annotate)
     add_round_notes(app, queries.round_notes)
 

@@ -197,69 +197,75 @@ def send(
     db.session.add(message)
     db.session.flush()
     path = files.store(message, upload) if upload is not None else None
-    members = list(
-        db.session.scalars(
-            select(Member).where(Member.id.in_(sorted(resolved.member_ids))).order_by(Member.id)
-        )
-    )
-    load_logins(members)
-    out = set(
-        db.session.scalars(
-            select(MessageOptOut.member_id).where(
-                MessageOptOut.member_id.in_(sorted(resolved.member_ids))
+    try:
+        members = list(
+            db.session.scalars(
+                select(Member).where(Member.id.in_(sorted(resolved.member_ids))).order_by(Member.id)
             )
         )
-    )
-    attachment = reference(files.KIND, message.id) if message.attachment_path else None
-    for member in members:
-        if not message.essential and member.id in out:
-            db.session.add(
-                MessageRecipient(
-                    message=message, member_id=member.id, state=RecipientState.UNSUBSCRIBED
+        load_logins(members)
+        out = set(
+            db.session.scalars(
+                select(MessageOptOut.member_id).where(
+                    MessageOptOut.member_id.in_(sorted(resolved.member_ids))
                 )
             )
-            continue
-        addresses = household_recipients(member)
-        if not addresses:
-            db.session.add(
-                MessageRecipient(
-                    message=message, member_id=member.id, state=RecipientState.NO_ADDRESS
-                )
-            )
-            continue
-        for to in addresses:
-            subject, body = version_for(message, to.locale)
-            token = unsubscribe_token(message.id, member.id, to.key)
-            unsub = "" if message.essential else unsubscribe_url(token)
-            row = mail.send(
-                keyed(f"message/{message.id}/{member.id}", to),
-                to.email,
-                subject,
-                _mail_body(message, member, to.locale, body, unsub),
-                redact=[unsub] if unsub else (),
-                attachment=attachment,
-                reply_to=message.reply_to,
-                sealed_headers={
-                    "List-Unsubscribe": f"<{unsub}>",
-                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                }
-                if unsub
-                else None,
-            )
-            db.session.add(
-                MessageRecipient(
-                    message=message,
-                    member_id=member.id,
-                    email=to.email,
-                    locale=to.locale,
-                    state=RecipientState.MAILED,
-                    outbox_message=row,
-                    token_hash=None if message.essential else token_hash(token),
-                )
-            )
-    db.session.flush()
+        )
+        # The outbox keys are new (they name this message), so the outbox's check for a key
+        # queued before need not flush every pending row first: 3x faster for many rows.
+        with db.session.no_autoflush:
+            for member in members:
+                _queue(message, member, member.id in out)
+        db.session.flush()
+    except BaseException:
+        files.discard(path)
+        raise
     log.info("message %s by %s to %s households", message.id, sender.id, len(members))
     return message, path
+
+
+def _queue(message: Message, member: Member, unsubscribed: bool) -> None:
+    """The recipient rows of one household, and an outbox row per address."""
+    if not message.essential and unsubscribed:
+        state = RecipientState.UNSUBSCRIBED
+        db.session.add(MessageRecipient(message=message, member_id=member.id, state=state))
+        return
+    addresses = household_recipients(member)
+    if not addresses:
+        state = RecipientState.NO_ADDRESS
+        db.session.add(MessageRecipient(message=message, member_id=member.id, state=state))
+        return
+    attachment = reference(files.KIND, message.id) if message.attachment_path else None
+    for to in addresses:
+        subject, body = version_for(message, to.locale)
+        token = unsubscribe_token(message.id, member.id, to.key)
+        unsub = "" if message.essential else unsubscribe_url(token)
+        row = mail.send(
+            keyed(f"message/{message.id}/{member.id}", to),
+            to.email,
+            subject,
+            _mail_body(message, member, to.locale, body, unsub),
+            redact=[unsub] if unsub else (),
+            attachment=attachment,
+            reply_to=message.reply_to,
+            sealed_headers={
+                "List-Unsubscribe": f"<{unsub}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            }
+            if unsub
+            else None,
+        )
+        db.session.add(
+            MessageRecipient(
+                message=message,
+                member_id=member.id,
+                email=to.email,
+                locale=to.locale,
+                state=RecipientState.MAILED,
+                outbox_message=row,
+                token_hash=None if message.essential else token_hash(token),
+            )
+        )
 
 
 def hide(message: Message, hidden: bool) -> None:

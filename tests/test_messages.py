@@ -413,3 +413,36 @@ def test_anonymising_takes_the_household_out_of_its_messages(app, client, farm, 
     assert "Eve Pastwick" not in message.audience + message.body
     assert not count(MessageRecipient, MessageRecipient.email == "eve-past@example.org")
     assert not count(MessageRecipient, MessageRecipient.token_hash.is_not(None))
+
+
+def test_a_note_on_a_locked_round_prints_its_sheets_again(app, client, farm, coordinator):
+    from csa.jobs import JobReport, refresh_sheets
+    from csa.models import SheetRefresh
+    from csa.rounds.lifecycle import lock_round
+    from csa.sheets.build import render_round_sheets
+
+    round_ = _db.session.scalar(select(Round))
+    assert lock_round(round_)
+    _db.session.commit()
+    render_round_sheets(round_)
+    _db.session.commit()
+    login(client, coordinator)
+    data = {"round_id": round_.id, "site_id": farm.tuesday.id, "text": "Gate code 4321"}
+    assert client.post("/messages/notes", data=data).status_code == 302
+    assert count(SheetRefresh) == 1
+    refresh_sheets(JobReport())
+    assert count(SheetRefresh) == 0
+    assert client.post("/messages/notes", data=data).status_code == 302  # unchanged
+    assert count(SheetRefresh) == 0
+
+
+def test_a_farmer_sees_only_round_messages(app, client, farm, coordinator, make_user):
+    login(client, coordinator)
+    assert compose(client, subject="For everyone").status_code == 302
+    message = _db.session.scalar(select(Message))
+    client.post("/auth/logout")
+    login(client, make_user(Role.FARMER))
+    assert "For everyone" not in client.get("/messages/").get_data(as_text=True)
+    assert client.get(f"/messages/{message.id}").status_code == 404
+    assert client.post(f"/messages/{message.id}/hide", data={"hide": "1"}).status_code == 403
+    assert not _db.session.get(Message, message.id).hidden

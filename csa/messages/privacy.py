@@ -42,10 +42,13 @@ def _messages(member: Member) -> tuple[str, list[Row]]:
             select(Message).where(Message.id.in_(mine)).order_by(Message.id)
         )
     ]
-    optout = db.session.get(MessageOptOut, member.id)
-    if optout is not None:
-        rows.append({"unsubscribed_at": plain(optout.created_at)})
     return "messages", rows
+
+
+@household_data(_l("Whether the household asked for no more of the farm's messages, and when."))
+def _message_opt_out(member: Member) -> tuple[str, list[Row]]:
+    found = db.session.get(MessageOptOut, member.id)
+    return "message_opt_out", [] if found is None else [{"since": plain(found.created_at)}]
 
 
 def scrub_messages(member: Member, old: Personal) -> None:

@@ -28,7 +28,7 @@ from csa.models import (
     Role,
     Round,
 )
-from csa.rounds.lifecycle import lock_round
+from csa.rounds.lifecycle import farm_today, lock_round
 from tests.factories import add_member, make_farm
 from tests.smtp import SmtpServer
 
@@ -279,3 +279,80 @@ def test_the_partner_gets_one_mail_with_its_sheet_after_the_lock(app, db, world,
     (part,) = list(msg.iter_attachments())
     assert part.get_content_type() == "application/pdf"
     assert "Tomatoes 4 kg" in pdf_text(part.get_content())
+
+
+def test_the_demo_has_a_partner_receiving_donations(runner, db, client, auth):
+    from csa.demo import DEMO_PASSWORD
+
+    assert runner.invoke(args=["csa", "demo"]).exit_code == 0
+    tafel = db.session.scalar(
+        select(PartnerOrganisation).where(PartnerOrganisation.name == "Tafel am Markt")
+    )
+    assert tafel.takes_surplus
+    assert db.session.scalars(
+        select(DonationRoute).where(DonationRoute.partner_id == tafel.id)
+    ).all()
+    season = queries.shown_season(farm_today())
+    totals = queries.season_totals(season)
+    assert totals.milli
+    assert all(q > 0 for q in totals.milli.values())
+    # The past rounds count as settled: loading the demo mails no partner.
+    assert settle_due() == 0
+    auth.login("coordinator@demo.farm", DEMO_PASSWORD)
+    page = client.get("/donations/").get_data(as_text=True)
+    assert "Tafel am Markt" in page
+    round_ = queries.season_rounds(season)[-1]
+    assert client.get(f"/donations/rounds/{round_.id}").status_code == 200
+    sheet = client.get(f"/donations/sheet/{round_.id}/{tafel.id}.pdf")
+    assert "Tafel am Markt" in pdf_text(sheet.data)
+    auth.logout()
+    auth.login("member@demo.farm", DEMO_PASSWORD)
+    page = client.get("/donations/season").get_data(as_text=True)
+    assert "on hold, donated" in page
+
+
+def test_an_offered_share_nobody_took_goes_to_the_partner_once(app, db, client, auth, world):
+    """Another feature reports A's share donated (csa.community.donated): it joins B's on
+    the sheet and in the totals with its own reason, and A's own page lists it."""
+    from csa.community.donated import DonatedShare, add_donation_source
+
+    a, b = world["a"], world["b"]
+    # Both a source naming A and one naming B (donated on hold already): B counts once.
+    add_donation_source(app, lambda r: [DonatedShare(a.id, "offered, not taken")])
+    add_donation_source(app, lambda r: [DonatedShare(b.id, "offered, not taken")])
+    partner = PartnerOrganisation(name="Tafel am Markt")
+    db.session.add(partner)
+    db.session.flush()
+    db.session.add(DonationRoute(site_id=world["farm"].tuesday.id, partner_id=partner.id))
+    assert lock_round(world["round"])
+    db.session.commit()
+    auth.login(world["users"]["coordinator"].email)
+    text = pdf_text(client.get(f"/donations/sheet/{world['round'].id}/{partner.id}.pdf").data)
+    assert "2 donated shares" in text
+    assert "offered, not taken 1" in text
+    assert "on hold, donated 1" in text
+    assert "Tomatoes 8 kg" in text
+    assert "Pumpkins 4 pc" in text
+    assert "Surplus of the round" not in text  # no partner takes it: the farm keeps it
+    totals = queries.season_totals(world["farm"].season)
+    assert totals.milli == {world["farm"].tomatoes.id: 8_000, world["farm"].pumpkins.id: 4_000}
+    auth.logout()
+    auth.login(world["users"]["a"].email)
+    page = client.get("/donations/season").get_data(as_text=True)
+    assert "offered, not taken" in page
+    assert "May 4, 2027" in page
+
+
+def test_the_pickup_list_says_who_collects_the_donated_shares(app, db, world):
+    from csa.sheets.build import round_sheet_data
+
+    partner = PartnerOrganisation(name="Tafel am Markt")
+    db.session.add(partner)
+    db.session.flush()
+    db.session.add(
+        DonationRoute(site_id=world["farm"].tuesday.id, partner_id=partner.id, note="at 19:30")
+    )
+    db.session.commit()
+    sheets = round_sheet_data(world["round"])
+    notes = sheets.site(world["farm"].tuesday.id).notes
+    assert notes == ["Donated shares are collected by Tafel am Markt: at 19:30"]

@@ -72,9 +72,14 @@ def annotate(
     sites_with = {memberships[mid].site_id for mid in donated}
     for site_id, route in queries.routes().items():
         if site_id in site_ids and site_id in sites_with and route.partner.active:
-            text = _("Donated shares are collected by %(partner)s.", partner=route.partner.name)
             if route.note:
-                text = f"{text} {route.note}"
+                text = _(
+                    "Donated shares are collected by %(partner)s: %(note)s",
+                    partner=route.partner.name,
+                    note=route.note,
+                )
+            else:
+                text = _("Donated shares are collected by %(partner)s.", partner=route.partner.name)
             found.site_notes[site_id] = [text]
     return found
 

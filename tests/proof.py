@@ -588,7 +588,8 @@ def _community_donations_world(farm: Any, b: Any, locked_day: date) -> dict[str,
     )
     day = locked_day - timedelta(days=7)
     round_ = Round(date=day)
-    db.session.add_all([partner, round_])
+    gone = PartnerOrganisation(name="Closed Proof Point", active=False)  # its reactivate form
+    db.session.add_all([partner, gone, round_])
     db.session.flush()
     db.session.add_all(
         [

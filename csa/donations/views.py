@@ -117,6 +117,7 @@ def _index(route_form: RouteForm | None = None, status: int = 200) -> ResponseRe
         rounds=list(reversed(rounds))[:12],
         route_form=_route_form(route_form) if current_user.role in STAFF else None,
         editable=current_user.role in STAFF,
+        toggle_form=EmptyForm(formdata=None),
     ), status
 
 

@@ -134,6 +134,8 @@ def test_a_donated_share_and_the_surplus_reach_the_partner_sheet_and_the_totals(
     round_page = client.get(f"/donations/rounds/{world['round'].id}").get_data(as_text=True)
     assert "Old Mill" in round_page
     assert "4 kg" in round_page
+    assert "1 donated share" in round_page
+    assert "0.03 kg" in round_page  # the surplus, Tafel's
 
     # The farmer sees the desk and the sheet but may not change anything.
     auth.logout()

@@ -13,6 +13,7 @@ from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 
 from csa.accounts.operations import valid_email
 from csa.donations.queries import round_donations, surplus_partner
@@ -244,6 +245,9 @@ def settle_due() -> int:
         try:
             sent += settle_round(round_)
             db.session.commit()
+        except IntegrityError:
+            db.session.rollback()  # another process settled it first (the row's primary key)
+            log.info("the donations of round %s were settled by another process", round_id)
         except Exception:
             db.session.rollback()
             log.exception(

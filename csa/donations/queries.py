@@ -22,6 +22,7 @@ from datetime import date
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select
+from sqlalchemy.sql import Executable
 
 from csa.community.donated import donated_shares
 from csa.core.names import fold
@@ -90,6 +91,13 @@ class RoundDonations:
     partners: list[PartnerLoad]  # every active partner, by name, with or without a load
     unrouted: list[Load]  # donated shares at sites no partner collects from
     surplus_left: Load | None  # the surplus when no partner takes it
+
+    def lines(self, load: Load) -> list[tuple[Crop, int]]:
+        """A load's quantities in crop-name order, as every page lists crops."""
+        return sorted(
+            ((self.crops[cid], q) for cid, q in load.milli.items() if q > 0),
+            key=lambda line: (fold(line[0].name), line[0].id),
+        )
 
     def of(self, partner_id: int) -> PartnerLoad | None:
         return next((p for p in self.partners if p.partner.id == partner_id), None)
@@ -241,8 +249,8 @@ def season_rounds(season: Season, until: date | None = None) -> list[Round]:
     return list(db.session.scalars(query.order_by(Round.date)))
 
 
-def _sum_by_crop(query: object) -> dict[int, int]:
-    return {int(cid): int(total or 0) for cid, total in db.session.execute(query)}  # type: ignore[call-overload]
+def _sum_by_crop(query: Executable) -> dict[int, int]:
+    return {int(cid): int(total or 0) for cid, total in db.session.execute(query)}
 
 
 def _other_donated(round_: Round) -> list[int]:

@@ -118,7 +118,7 @@ def test_a_donated_share_and_the_surplus_reach_the_partner_sheet_and_the_totals(
     assert "at the back door" in text
     assert "Tomatoes 4 kg" in text
     assert "Pumpkins 2 pc" in text
-    assert "1 donated share" in text
+    assert "1 donated share: on hold, donated" in text
     assert "Bruno" not in text  # the partner reads contents, not who gave them
     assert "Surplus of the round" in text
     assert "Tomatoes 0.03 kg" in text
@@ -331,8 +331,7 @@ def test_an_offered_share_nobody_took_goes_to_the_partner_once(app, db, client, 
     auth.login(world["users"]["coordinator"].email)
     text = pdf_text(client.get(f"/donations/sheet/{world['round'].id}/{partner.id}.pdf").data)
     assert "2 donated shares" in text
-    assert "offered, not taken 1" in text
-    assert "on hold, donated 1" in text
+    assert "offered, not taken (1) · on hold, donated (1)" in text
     assert "Tomatoes 8 kg" in text
     assert "Pumpkins 4 pc" in text
     assert "Surplus of the round" not in text  # no partner takes it: the farm keeps it

@@ -65,7 +65,10 @@ def lines_of(
 def _shares_text(load: Load) -> str:
     if not load.shares:
         return ""
-    parts = " · ".join(f"{reason} {n}" for reason, n in sorted(load.reasons.items()))
+    if len(load.reasons) == 1:
+        parts = next(iter(load.reasons))
+    else:
+        parts = " · ".join(f"{reason} ({n})" for reason, n in sorted(load.reasons.items()))
     return ngettext(
         "%(num)d donated share: %(reasons)s",
         "%(num)d donated shares: %(reasons)s",

@@ -357,3 +357,27 @@ def test_the_pickup_list_says_who_collects_the_donated_shares(app, db, world):
     sheets = round_sheet_data(world["round"])
     notes = sheets.site(world["farm"].tuesday.id).notes
     assert notes == ["Donated shares are collected by Tafel am Markt: at 19:30"]
+
+
+def test_a_partner_routed_after_the_round_was_settled_is_mailed_by_hand_once(
+    app, db, client, auth, world
+):
+    assert lock_round(world["round"])
+    db.session.commit()
+    finish_locked_rounds(JobReport())
+    assert settle_due() == 0  # nobody to mail yet
+    auth.login(world["users"]["coordinator"].email)
+    client.post("/donations/partners/new", data=_partner_form(takes_surplus=None))
+    partner = _partner(db)
+    client.post("/donations/routes", data={"site": world["farm"].tuesday.id, "partner": partner.id})
+    assert settle_due() == 0  # the round is settled: the job does not come back to it
+    path = f"/donations/rounds/{world['round'].id}"
+    assert "Mail the sheet to tafel@example.org now" in client.get(path).get_data(as_text=True)
+    response = client.post(f"{path}/mail/{partner.id}")
+    assert response.status_code == 303
+    assert count(db, DonationNotice) == 1
+    outbox = count(db, OutboxMessage)
+    response = client.post(f"{path}/mail/{partner.id}", follow_redirects=True)
+    assert "was mailed this sheet already" in response.get_data(as_text=True)
+    assert count(db, DonationNotice) == 1
+    assert count(db, OutboxMessage) == outbox

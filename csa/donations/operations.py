@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from csa.accounts.operations import valid_email
-from csa.donations.queries import round_donations, surplus_partner
+from csa.donations.queries import PartnerLoad, RoundDonations, round_donations, surplus_partner
 from csa.donations.sheet import partner_sheet
 from csa.errors import FieldError, ValidationFailed
 from csa.extensions import db
@@ -210,31 +210,62 @@ def settle_round(round_: Round, split: RoundSplit | None = None) -> int:
     donations = round_donations(round_, split)
     sent = 0
     for load in donations.partners:
-        partner = load.partner
-        if load.empty or not partner.email:
-            continue
-        notice = DonationNotice(round_id=round_.id, partner_id=partner.id)
-        db.session.add(notice)
-        db.session.flush()
-        with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
-            sheet = partner_sheet(donations, load)
-            subject = _(
-                "Donations for %(partner)s on %(date)s from %(farm)s",
-                partner=partner.name,
-                date=round_.date.isoformat(),
-                farm=sheet.farm,
-            )
-            body = render_template("mail/donation_sheet.txt", sheet=sheet)
-        if mail.send(
-            f"donation/{round_.id}/{partner.id}",
-            partner.email,
-            subject,
-            body,
-            attachment=attachments.reference(ATTACHMENT_KIND, notice.id),
-        ):
+        if not load.empty and load.partner.email and _queue_sheet(donations, load):
             sent += 1
     log.info("donations of %s settled: %d mails", round_.date, sent)
     return sent
+
+
+def _queue_sheet(donations: RoundDonations, load: PartnerLoad) -> bool:
+    """Queue the partner's mail of a round (once: the notice row is unique per round and
+    partner, the outbox key too); False if it was queued before."""
+    round_, partner = donations.round, load.partner
+    known = db.session.scalar(
+        select(DonationNotice.id).where(
+            DonationNotice.round_id == round_.id, DonationNotice.partner_id == partner.id
+        )
+    )
+    if known is not None:
+        return False
+    notice = DonationNotice(round_id=round_.id, partner_id=partner.id)
+    db.session.add(notice)
+    db.session.flush()
+    with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
+        sheet = partner_sheet(donations, load)
+        subject = _(
+            "Donations for %(partner)s on %(date)s from %(farm)s",
+            partner=partner.name,
+            date=round_.date.isoformat(),
+            farm=sheet.farm,
+        )
+        body = render_template("mail/donation_sheet.txt", sheet=sheet)
+    queued = mail.send(
+        f"donation/{round_.id}/{partner.id}",
+        partner.email,
+        subject,
+        body,
+        attachment=attachments.reference(ATTACHMENT_KIND, notice.id),
+    )
+    return queued is not None
+
+
+def mail_sheet(round_: Round, partner: PartnerOrganisation) -> None:
+    """Mail a partner its sheet of a locked round by hand (a partner added, or given an
+    address, after the round was settled). Once per round and partner, like the job."""
+    if round_.status != RoundStatus.LOCKED:
+        raise ValidationFailed(_("Only a round locked and not yet handed out can be mailed."))
+    if not partner.active:
+        raise ValidationFailed(_("%(name)s is inactive: it takes nothing.", name=partner.name))
+    if not partner.email:
+        raise ValidationFailed(_("%(name)s has no e-mail address.", name=partner.name))
+    donations = round_donations(round_)
+    load = donations.of(partner.id)
+    if load is None or load.empty:
+        raise ValidationFailed(
+            _("Nothing goes to %(name)s in this round: no mail.", name=partner.name)
+        )
+    if not _queue_sheet(donations, load):
+        raise ValidationFailed(_("%(name)s was mailed this sheet already.", name=partner.name))
 
 
 def settle_due() -> int:

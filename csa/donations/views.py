@@ -289,7 +289,28 @@ def round_page(donation_round_id: int) -> ResponseReturnValue:
         donations=donations,
         notices=queries.notices_of(round_),
         settled=queries.settled(round_),
+        mail_form=EmptyForm(formdata=None) if current_user.role in STAFF else None,
     )
+
+
+@bp.route("/rounds/<int:donation_round_id>/mail/<int:donation_partner_id>", methods=["POST"])
+@roles(*STAFF)
+def mail_sheet(donation_round_id: int, donation_partner_id: int) -> ResponseReturnValue:
+    """Mail a partner its sheet of a locked round now (once per round and partner)."""
+    round_ = _locked_round_or_404(donation_round_id)
+    partner = _partner_or_404(donation_partner_id)
+    back = url_for("donations.round_page", donation_round_id=round_.id)
+    if not EmptyForm().validate_on_submit():
+        flash(_("The form had expired; nothing was changed. Please try again."), "error")
+        return redirect(back), 303
+    try:
+        svc.mail_sheet(round_, partner)
+    except ValidationFailed as exc:
+        refuse(None, exc)
+        return redirect(back), 303
+    db.session.commit()
+    flash(_("The sheet goes to %(email)s.", email=partner.email), "success")
+    return redirect(back), 303
 
 
 @bp.route("/sheet/<int:donation_round_id>/<int:donation_partner_id>.pdf")

@@ -77,13 +77,16 @@ def _shares_text(load: Load) -> str:
     )
 
 
-def place_of(load: Load, partner: PartnerOrganisation, round_: Round, fmt: QuantityFormatter,
-             crops: dict[int, Crop]) -> SheetPlace:  # fmt: skip
+def place_of(
+    load: Load, round_: Round, fmt: QuantityFormatter, crops: dict[int, Crop]
+) -> SheetPlace:
+    """Where, when and what at one place: a site (its address, the pickup's window on the
+    round's date, the route's note) or the farm (the surplus)."""
     day = format_date(round_.date, "full")
     if load.site is None:
         return SheetPlace(
             _("Surplus of the round"),
-            partner.pickup_note or _("at the farm"),
+            _("at the farm"),
             day,
             "",
             lines_of(load.milli, crops, fmt),
@@ -108,7 +111,7 @@ def partner_sheet(donations: RoundDonations, load: PartnerLoad) -> PartnerSheet:
         pickup_note=partner.pickup_note,
         date_text=format_date(round_.date, "full"),
         round_date=round_.date.isoformat(),
-        places=[place_of(p, partner, round_, fmt, donations.crops) for p in load.places],
+        places=[place_of(p, round_, fmt, donations.crops) for p in load.places],
         totals=lines_of(load.milli, donations.crops, fmt),
     )
 

@@ -381,3 +381,18 @@ def test_a_partner_routed_after_the_round_was_settled_is_mailed_by_hand_once(
     assert "was mailed this sheet already" in response.get_data(as_text=True)
     assert count(db, DonationNotice) == 1
     assert count(db, OutboxMessage) == outbox
+
+
+def test_a_new_route_after_the_lock_asks_for_the_pickup_lists_again(app, db, client, auth, world):
+    from csa.models import SheetRefresh
+
+    assert lock_round(world["round"])
+    db.session.commit()
+    finish_locked_rounds(JobReport())  # the sheets are made
+    assert count(db, SheetRefresh) == 0
+    auth.login(world["users"]["coordinator"].email)
+    client.post("/donations/partners/new", data=_partner_form())
+    assert count(db, SheetRefresh) == 0
+    partner = _partner(db)
+    client.post("/donations/routes", data={"site": world["farm"].tuesday.id, "partner": partner.id})
+    assert db.session.scalar(select(SheetRefresh.round_id)) == world["round"].id

@@ -104,6 +104,7 @@ def create_partner(data: PartnerData) -> PartnerOrganisation:
 
 def update_partner(partner: PartnerOrganisation, data: PartnerData) -> None:
     clean = _check(data, partner)
+    renamed = clean.name != partner.name
     partner.name = clean.name
     partner.contact_name = clean.contact_name
     partner.email = clean.email
@@ -112,7 +113,8 @@ def update_partner(partner: PartnerOrganisation, data: PartnerData) -> None:
     partner.pickup_note = clean.pickup_note
     partner.takes_surplus = clean.takes_surplus
     db.session.flush()
-    _refresh_locked(route_sites(partner))
+    if renamed:  # the pickup lists print its name (csa/donations/views.py annotate)
+        _refresh_locked(route_sites(partner))
 
 
 def route_sites(partner: PartnerOrganisation) -> list[int]:

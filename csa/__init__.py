@@ -183,6 +183,7 @@ def register_blueprints(app: Flask) -> None:
     from csa.calendar.views import bp as calendar_bp
     from csa.changes.views import bp as changes_bp
     from csa.community.views import bp as community_bp
+    from csa.donations.views import bp as donations_bp
     from csa.harvest.views import bp as harvest_bp
     from csa.invoices.views import bp as invoices_bp
     from csa.main.views import bp as main_bp
@@ -224,6 +225,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(payments_bp, url_prefix="/payments")
     app.register_blueprint(community_bp, url_prefix="/community")
     app.register_blueprint(messages_bp, url_prefix="/messages")
+    app.register_blueprint(donations_bp, url_prefix="/donations")
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from csa.accounts import operations as accounts
 from csa.core.clock import utcnow
+from csa.donations.demo import load_demo as load_demo_donations
 from csa.extensions import db
 from csa.messages.demo import load_demo as load_demo_messages
 from csa.models import (
@@ -265,6 +266,7 @@ def load_demo(today: date | None = None) -> str:
     _load_changes(today, memberships, [t for t in types if isinstance(t, ShareType)])
     money = _load_money(today, season, memberships)
     money += "; " + load_demo_messages(today)
+    load_demo_donations(today, season, memberships)
     return (
         f"Demo farm loaded: season {start}..{end}, {len(memberships)} memberships, "
         f"{len(sites)} sites, {len(CROPS)} crops, {locked} locked rounds, "

@@ -231,6 +231,22 @@ def send_reminders(now: datetime, report: JobReport) -> None:
         log.exception("the reminder job failed; the next run retries")
 
 
+def mail_donation_sheets(report: JobReport) -> None:
+    """Settle the donations of locked rounds whose notices are out: who took the surplus is
+    kept, and each partner that collects something gets its pickup sheet by mail, once
+    (csa/donations/operations.py); one commit per round, a second run does nothing."""
+    from csa.donations.operations import settle_due
+
+    try:
+        sent = settle_due()
+    except Exception:
+        db.session.rollback()
+        log.exception("settling donations failed; the next run retries")
+        return
+    if sent:
+        report.notes.append(f"donation sheets mailed: {sent}")
+
+
 def refresh_sheets(report: JobReport) -> None:
     """Make again the sheets of locked rounds whose printed notes changed after the lock
     (csa/sheets/annotations.py): one commit per round; nothing asked, nothing done."""
@@ -316,6 +332,7 @@ def run_due_jobs(now: datetime | None = None, holder: str = HOLDER) -> JobReport
     close_bidding(now, report)
     issue_invoices(now, report)
     send_reminders(now, report)
+    mail_donation_sheets(report)
     refresh_sheets(report)
     deliver_mail(report)
     close_past_rounds(now, report)

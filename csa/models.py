@@ -1388,6 +1388,8 @@ class PartnerOrganisation(Model):
     pickup_note: Mapped[str] = mapped_column(String(NOTE_MAX), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Collects the round's surplus too (csa/donations): at most one active partner does.
+    takes_surplus: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class SheetRefresh(Model):
@@ -1516,3 +1518,37 @@ class SiteNote(Model):
 
     site: Mapped[PickupSite] = relationship()
     round: Mapped[Round] = relationship()
+# --- donations (issue 13) ---
+
+
+class DonationRoute(Model):
+    """Which partner organisation collects the donated shares packed at a pickup site, and
+    when and where it collects them there ("after 19:00 at the back door")."""
+
+    site_id: Mapped[int] = mapped_column(ForeignKey("pickup_site.id"), primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partner_organisation.id"), index=True)
+    note: Mapped[str] = mapped_column(String(NOTE_MAX), default="")
+
+    site: Mapped[PickupSite] = relationship()
+    partner: Mapped[PartnerOrganisation] = relationship()
+
+
+class DonationRound(Model):
+    """A locked round whose donations were settled by the job (csa/donations/operations.py):
+    the partners were mailed, and who took the surplus is kept as it was that day."""
+
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), primary_key=True)
+    surplus_partner_id: Mapped[int | None] = mapped_column(ForeignKey("partner_organisation.id"))
+    settled_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class DonationNotice(Model):
+    """The one mail of a round's pickup sheet to one partner (its PDF attached as
+    "donation:<id>", csa/notices/attachments.py)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partner_organisation.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("round_id", "partner_id", name="uq_donation_notice"),)

@@ -295,6 +295,7 @@ def build_world(make_user: Any) -> World:
     ids |= _money_sepa_world(a, b, users, today)
     ids.update(_money_payments_world(b.member, users["coordinator"]))
     ids.update(_community_messages_world(farm, b, users["coordinator"], open_))
+    ids.update(_community_donations_world(farm, b, locked_day))
     return World(
         ids,
         {k: u.email for k, u in users.items()},
@@ -568,6 +569,41 @@ def _money_bidding_world(farm: Any, a: Any, b: Any, next_season: Any, today: dat
     )  # fmt: skip
     db.session.commit()
     return _MoneyWorld({"bidding_round_id": round_.id}, [f"/bidding/?season={next_season.id}"])
+
+
+# --- donations (issue 13): a partner routed from B's site, a locked round B donated ------------
+
+
+def _community_donations_world(farm: Any, b: Any, locked_day: date) -> dict[str, int]:
+    """A partner taking the surplus and the donated shares of Old Mill, and a locked round a
+    week before the world's one in which B's share was donated: its sheet names B's contents
+    (staff only), B's season page lists it, A's does not."""
+    from csa.models import DonationRoute, HarvestEntry, Hold, HoldMode, PartnerOrganisation, Round
+    from csa.rounds.lifecycle import lock_round
+
+    partner = PartnerOrganisation(
+        name="Proof Tafel",
+        contact_name="Pia Proof",
+        email="tafel@example.org",
+        pickup_note="Tuesdays after 19:00",
+        takes_surplus=True,
+    )
+    day = locked_day - timedelta(days=7)
+    round_ = Round(date=day)
+    gone = PartnerOrganisation(name="Closed Proof Point", active=False)  # its reactivate form
+    db.session.add_all([partner, gone, round_])
+    db.session.flush()
+    db.session.add_all(
+        [
+            DonationRoute(site_id=farm.tuesday.id, partner_id=partner.id, note="back door"),
+            HarvestEntry(round_id=round_.id, crop_id=farm.tomatoes.id, quantity_milli=5_030),
+            Hold(membership_id=b.id, round_date=day, mode=HoldMode.DONATE),
+        ]
+    )
+    db.session.flush()
+    assert lock_round(round_)
+    db.session.commit()
+    return {"donation_round_id": round_.id, "donation_partner_id": partner.id}
 
 
 def fill_rule(rule: Any, world: World, day: date | None = None) -> str:

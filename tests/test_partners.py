@@ -288,3 +288,26 @@ def test_removing_a_partner_withdraws_its_swaps(client, auth, world, db):
     assert db.session.scalars(select(SharePartner)).all() == []
     assert db.session.scalar(select(PartnerSwap)).state == SwapState.WITHDRAWN
     assert _collectors(rounds[:2]) == [None, None]
+
+
+def test_the_demo_has_a_shared_membership_taking_turns(runner, client, auth, db):
+    from csa.demo import DEMO_PASSWORD
+    from csa.partners import queries
+
+    result = runner.invoke(args=["csa", "demo"])
+    assert result.exit_code == 0, result.output
+    partner = db.session.scalar(select(SharePartner))
+    sharing = queries.sharing_of(partner.membership)
+    held = [line for line in queries.schedule(sharing).lines if line.collector]
+    names = {line.collector for line in held}
+    assert names == {partner.membership.member_id, partner.member_id}
+    swaps = db.session.scalars(select(PartnerSwap)).all()
+    assert sorted(s.state for s in swaps) == [SwapState.ACCEPTED, SwapState.PROPOSED]
+    auth.login("neighbour@demo.farm", DEMO_PASSWORD)
+    page = client.get("/partners/mine").get_data(as_text=True)
+    assert "Ola i Marek Sąsiedzi" in page
+    assert "swapped" in page
+    auth.logout()
+    auth.login("member@demo.farm", DEMO_PASSWORD)
+    page = client.get("/partners/mine").get_data(as_text=True)
+    assert 'name="accept"' in page  # the neighbour's offer waits for the demo member

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from csa.extensions import db as _db
+from csa.jobs import JobReport, refresh_sheets
 from csa.models import (
     HarvestEntry,
     Hold,
@@ -28,6 +29,7 @@ from csa.rounds.lifecycle import cancel_round, farm_today, lock_round
 from csa.sheets.build import render_round_sheets, round_sheet_data
 from tests.factories import add_member, make_farm
 from tests.proof import changed_tables, fingerprint
+from tests.test_sheets import text_of
 
 
 def _next_tuesday(day):
@@ -88,7 +90,7 @@ def _collectors(rounds):
     return out
 
 
-def test_the_coordinator_links_a_household_and_they_take_turns(client, auth, world):
+def test_the_coordinator_links_a_household_and_they_take_turns(app, client, auth, world):
     farm, anna, bea, piotr, rounds, users = world
     page = _link(client, auth, world)
     assert "Piotr &amp; Co" in page
@@ -104,6 +106,14 @@ def test_the_coordinator_links_a_household_and_they_take_turns(client, auth, wor
     _db.session.add(Hold(membership_id=anna.id, round_date=rounds[3].date, mode=HoldMode.DONATE))
     _db.session.commit()
     assert _collectors(rounds) == [anna_name, None, piotr_name, None, anna_name, piotr_name]
+
+    # My share asks for the rounds it shows only: the turns still count from the first.
+    from csa.partners.views import round_notes
+
+    with app.test_request_context():
+        notes = round_notes(anna, [rounds[2], rounds[4]])
+    assert [n.text for n in notes[rounds[2].id]] == [f"Collects: {piotr_name}"]
+    assert [n.text for n in notes[rounds[4].id]] == [f"Collects: {anna_name}"]
 
     # The partner household sees it on its own page, and only there.
     _as(client, auth, users["piotr"])
@@ -156,6 +166,16 @@ def test_a_swap_changes_who_collects_on_the_pickup_list(client, auth, world, db)
     from csa.models import SheetRefresh
 
     assert db.session.scalar(select(SheetRefresh.round_id)) == rounds[0].id
+    report = JobReport()
+    refresh_sheets(report)
+    assert report.notes == ["sheets made again: 1"]
+    # The printed list, as the coordinator downloads it, names the new collector.
+    _as(client, auth, users["coordinator"])
+    pdf = client.get(f"/sheets/{rounds[0].date.isoformat()}/pickup/{farm.tuesday.id}.pdf")
+    assert pdf.status_code == 200
+    printed = " ".join(text_of(pdf.data))
+    pdf.close()
+    assert f"Collects: {piotr.name}" in printed
 
 
 def test_a_plan_names_who_collects(client, auth, world, db):

@@ -7,7 +7,7 @@ accepted swaps, in a few queries per shared membership.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -172,13 +172,14 @@ def plan_of(membership_id: int) -> dict[int, int]:
     }
 
 
-def schedule(sharing: Sharing, rounds: Sequence[Round] | None = None) -> Schedule:
+def schedule(sharing: Sharing) -> Schedule:
     """Who collects each round of the shared membership counted from `sharing.since`.
 
-    Rounds before it (the membership's alone, or another set of partners) name nobody.
+    Always over every round of the membership (a subset would restart the turns). Rounds
+    before `since` (the membership's alone, or another set of partners) name nobody.
     """
     membership = sharing.membership
-    every = list(rounds) if rounds is not None else membership_rounds(membership)
+    every = membership_rounds(membership)
     counted = [r for r in every if r.date >= sharing.since]
     holds = holds_of(membership)
     slots = [

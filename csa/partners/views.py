@@ -49,6 +49,7 @@ from csa.models import (
     SwapState,
 )
 from csa.partners import operations as svc
+from csa.partners import privacy as _privacy  # noqa: F401 - registers the household data
 from csa.partners import queries
 from csa.partners.forms import (
     PATTERN_LABELS,
@@ -87,12 +88,14 @@ def round_notes(membership: Membership, rounds: Sequence[Round]) -> dict[int, li
     sharing = queries.sharing_of(membership)
     if sharing is None:
         return {}
-    who = queries.schedule(sharing, rounds).who
+    # The turns run over all the membership's rounds, whichever of them the page shows.
+    who = queries.schedule(sharing).who
+    shown = {r.id for r in rounds}
     link = url_for("partners.mine")
     return {
         round_id: [RoundNote(collects_text(sharing.name_of(household)), link, _("Share partners"))]
         for round_id, household in who.items()
-        if household is not None
+        if household is not None and round_id in shown
     }
 
 

@@ -331,3 +331,36 @@ def test_the_demo_has_a_shared_membership_taking_turns(runner, client, auth, db)
     auth.login("member@demo.farm", DEMO_PASSWORD)
     page = client.get("/partners/mine").get_data(as_text=True)
     assert 'name="accept"' in page  # the neighbour's offer waits for the demo member
+
+
+def test_the_households_are_told_by_mail(client, auth, world, db, app):
+    """Linked, offered, answered: each a message through the outbox, delivered by SMTP."""
+    from csa.notices.outbox import deliver
+    from tests.smtp import SmtpServer
+
+    farm, anna, bea, piotr, rounds, users = world
+    server = SmtpServer()
+    server.start()
+    server.configure(app)
+    try:
+        _link(client, auth, world)
+        _as(client, auth, users["anna"])
+        client.post(
+            f"/partners/mine/{anna.id}/swap", data={"round": rounds[0].id, "partner": piotr.id}
+        )
+        swap = db.session.scalar(select(PartnerSwap))
+        _as(client, auth, users["piotr"])
+        client.post(f"/partners/swaps/{swap.id}/answer", data={"decline": "1"})
+        client.post(f"/partners/swaps/{swap.id}/answer", data={"decline": "1"})  # twice: once
+        report = deliver()
+        assert report.sent == 3
+        got = {(m["To"], m["Subject"]) for m in server.handler.parsed()}
+        assert got == {
+            ("piotr@example.org", "You share a membership with Anna <b>Nowak</b>"),
+            ("piotr@example.org", "Anna <b>Nowak</b> offers you a swap of rounds"),
+            ("anna@example.org", "Piotr & Co declined your swap"),
+        }
+        bodies = " ".join(m.get_content() for m in server.handler.parsed())
+        assert "/partners/mine" in bodies
+    finally:
+        server.stop()

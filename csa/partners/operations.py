@@ -30,7 +30,7 @@ from csa.models import (
     SwapState,
     User,
 )
-from csa.partners import queries
+from csa.partners import notices, queries
 from csa.partners.queries import MAX_HOUSEHOLDS, Sharing
 from csa.share.queries import membership_rounds
 from csa.sheets.annotations import request_refresh
@@ -90,6 +90,7 @@ def add_partner(
     _setting(membership, today, user).since = today
     db.session.flush()
     _refresh_coming(membership, today)
+    notices.notify_linked(membership, member, partner.id)
     return partner
 
 
@@ -244,6 +245,7 @@ def propose_swap(
     )
     db.session.add(swap)
     db.session.flush()
+    notices.notify_offered(swap)
     return swap
 
 
@@ -294,4 +296,5 @@ def answer_swap(
     db.session.refresh(swap)
     if state == SwapState.ACCEPTED:
         _refresh([swap.round_a, swap.round_b])
+    notices.notify_answered(swap)
     return state

@@ -364,3 +364,51 @@ def test_the_households_are_told_by_mail(client, auth, world, db, app):
         assert "/partners/mine" in bodies
     finally:
         server.stop()
+
+
+def test_the_household_invites_a_partner_by_email(client, auth, world, db):
+    farm, anna, bea, piotr, rounds, users = world
+    _as(client, auth, users["anna"])
+    page = client.get("/partners/mine").get_data(as_text=True)
+    assert f'action="/partners/mine/{anna.id}/invite"' in page
+    before = fingerprint()
+    for email in ("nobody@example.org", "not an address", "anna@example.org", ""):
+        answer = client.post(f"/partners/mine/{anna.id}/invite", data={"email": email},
+                             follow_redirects=True).get_data(as_text=True)  # fmt: skip
+        assert "flash-error" in answer, email
+    assert changed_tables(before, fingerprint()) == []
+    # Another household's membership: 404, whatever the address.
+    assert client.post(f"/partners/mine/{bea.id}/invite", data={"email": "piotr@example.org"}
+                       ).status_code == 404  # fmt: skip
+    answer = client.post(f"/partners/mine/{anna.id}/invite", data={"email": " PIOTR@example.org"},
+                         follow_redirects=True).get_data(as_text=True)  # fmt: skip
+    assert "Piotr &amp; Co now shares your membership" in answer
+    assert db.session.scalar(select(SharePartner.member_id)) == piotr.id
+    # The partner household cannot invite others into Anna's share.
+    _as(client, auth, users["piotr"])
+    assert client.post(f"/partners/mine/{anna.id}/invite", data={"email": "bea@example.org"}
+                       ).status_code == 404  # fmt: skip
+
+
+def test_the_household_download_holds_its_shares_and_swaps(client, auth, world, db):
+    import csv
+    import io
+    import zipfile
+
+    farm, anna, bea, piotr, rounds, users = world
+    _link(client, auth, world)
+    _as(client, auth, users["piotr"])
+    client.post(
+        f"/partners/mine/{anna.id}/swap", data={"round": rounds[1].id, "partner": anna.member_id}
+    )
+    response = client.post("/privacy/download")
+    assert response.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(response.data)) as archive:
+        shares = archive.read("share_partners.csv").decode()
+        swaps = archive.read("partner_swaps.csv").decode()
+    [share] = list(csv.DictReader(io.StringIO(shares)))
+    assert share["partner_household_id"] == str(piotr.id)
+    [swap] = list(csv.DictReader(io.StringIO(swaps)))
+    assert swap["round"] == rounds[1].date.isoformat()
+    assert swap["state"] == "proposed"
+    assert "Nowak" not in shares + swaps  # the other household's name is not Piotr's data

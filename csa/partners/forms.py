@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from wtforms import RadioField, SelectField, SubmitField
+from wtforms import EmailField, RadioField, SelectField, SubmitField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired
+from wtforms.validators import InputRequired, Length
 
 from csa.models import PartnerPattern
 from csa.ui.args import parse_id
@@ -69,3 +69,12 @@ class SwapAnswerForm(InputForm):
     accept = SubmitField(_l("Accept"))
     decline = SubmitField(_l("Decline"))
     withdraw = SubmitField(_l("Withdraw"))
+
+
+class InviteForm(InputForm):
+    """The membership's own household names a partner household by its e-mail address."""
+
+    email = EmailField(
+        _l("E-mail of the partner household"), validators=[InputRequired(), Length(max=254)]
+    )
+    submit = SubmitField(_l("Share with this household"))

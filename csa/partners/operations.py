@@ -32,6 +32,7 @@ from csa.models import (
 )
 from csa.partners import notices, queries
 from csa.partners.queries import MAX_HOUSEHOLDS, Sharing
+from csa.register.operations import normalise_email
 from csa.share.queries import membership_rounds
 from csa.sheets.annotations import request_refresh
 
@@ -92,6 +93,25 @@ def add_partner(
     _refresh_coming(membership, today)
     notices.notify_linked(membership, member, partner.id)
     return partner
+
+
+def invite_partner(membership: Membership, email: str, user: User, today: date) -> SharePartner:
+    """The membership's own household links a household of the register by its e-mail.
+
+    Only a household the farm already has can be named: a member cannot add people to the
+    register. The message for an unknown address says so without naming anyone.
+    """
+    address = normalise_email(email)
+    member = db.session.scalar(select(Member).where(func.lower(Member.email) == address))
+    if member is None:
+        raise FieldError(
+            "email",
+            _(
+                "The farm has no household with that e-mail address; "
+                "ask the farm to add it to the register first."
+            ),
+        )
+    return add_partner(membership, member, user, today)
 
 
 def remove_partner(partner: SharePartner, user: User | None, today: date) -> None:

@@ -46,7 +46,7 @@ def _partner_swaps(member: Member) -> tuple[str, list[Row]]:
     swaps = list(db.session.scalars(query))
     ids = {s.round_a_id for s in swaps} | {s.round_b_id for s in swaps if s.round_b_id}
     days = (
-        dict(db.session.execute(select(Round.id, Round.date).where(Round.id.in_(ids))))
+        dict(db.session.execute(select(Round.id, Round.date).where(Round.id.in_(ids))).all())
         if ids
         else {}
     )

@@ -54,6 +54,7 @@ from csa.partners import queries
 from csa.partners.forms import (
     PATTERN_LABELS,
     AddPartnerForm,
+    InviteForm,
     PatternForm,
     PlanForm,
     SwapAnswerForm,
@@ -61,6 +62,7 @@ from csa.partners.forms import (
 )
 from csa.rounds.lifecycle import farm_today
 from csa.share.notes import RoundNote, add_round_notes
+from csa.share.queries import current_membership
 from csa.sheets.annotations import Annotations, add_annotator
 from csa.ui.access import STAFF, roles
 from csa.ui.forms import EmptyForm, flash_errors, refuse
@@ -245,6 +247,7 @@ def mine() -> ResponseReturnValue:
         swaps = queries.open_swaps(sharing.membership.id)
         pages.append((sharing, lines, swaps))
     pattern_labels = {p.value: label for p, label in PATTERN_LABELS.items()}
+    own = _own_membership(member, today) if member else None
     return render_template(
         "partners/mine.html",
         community="partners",
@@ -256,7 +259,43 @@ def mine() -> ResponseReturnValue:
         answer_form=SwapAnswerForm(),
         pattern_labels=pattern_labels,
         today=today,
+        own=own,
+        own_shared=any(page[0].membership.id == own.id for page in pages) if own else False,
+        invite_form=InviteForm(),
     )
+
+
+def _own_membership(member: Member, today: date) -> Membership | None:
+    """The household's own membership it may share: this season's or the next, active."""
+    found = current_membership(member, today)
+    if found is None or found.status != MembershipStatus.ACTIVE or found.end < today:
+        return None
+    return found
+
+
+@bp.route("/mine/<int:partner_membership_id>/invite", methods=["POST"])
+@roles(Role.MEMBER)
+def invite(partner_membership_id: int) -> ResponseReturnValue:
+    """The membership's own household shares it with a household named by e-mail."""
+    member = _own()
+    today = farm_today()
+    own = _own_membership(member, today) if member else None
+    if own is None or own.id != partner_membership_id:
+        abort(404)
+    form = InviteForm()
+    if not form.validate_on_submit():
+        flash_errors(form)
+        return _back()
+    try:
+        partner = svc.invite_partner(own, form.email.data or "", current_user, today)
+    except ValidationFailed as exc:
+        refuse(None, exc)
+        return _back()
+    name = partner.member.name
+    db.session.commit()
+    flash(_("%(name)s now shares your membership; they were told by e-mail.", name=name),
+          "success")  # fmt: skip
+    return _back()
 
 
 @bp.route("/mine/<int:partner_membership_id>/pattern", methods=["POST"])

@@ -249,10 +249,3 @@ def rounds_collected_by(member: Member, today: date) -> list[tuple[Sharing, Roun
             if line.collector == member.id and line.round.date >= today:
                 out.append((sharing, line.round))
     return out
-
-
-def candidates(membership: Membership) -> list[Member]:
-    """Households the coordinator may add as partners: every other household, by name."""
-    taken = {p.member_id for p in partners_of(membership.id)} | {membership.member_id}
-    rows = db.session.scalars(select(Member).order_by(Member.name, Member.id))
-    return [m for m in rows if m.id not in taken]

@@ -93,9 +93,11 @@ def round_notes(membership: Membership, rounds: Sequence[Round]) -> dict[int, li
     # The turns run over all the membership's rounds, whichever of them the page shows.
     who = queries.schedule(sharing).who
     shown = {r.id for r in rounds}
-    link = url_for("partners.mine")
+    # The link leads to the households' page; staff reading a member's share get none.
+    member = current_user.is_authenticated and current_user.role == Role.MEMBER
+    link, words = (url_for("partners.mine"), _("Share partners")) if member else ("", "")
     return {
-        round_id: [RoundNote(collects_text(sharing.name_of(household)), link, _("Share partners"))]
+        round_id: [RoundNote(collects_text(sharing.name_of(household)), link, words)]
         for round_id, household in who.items()
         if household is not None and round_id in shown
     }

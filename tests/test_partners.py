@@ -412,3 +412,22 @@ def test_the_household_download_holds_its_shares_and_swaps(client, auth, world, 
     assert swap["round"] == rounds[1].date.isoformat()
     assert swap["state"] == "proposed"
     assert "Nowak" not in shares + swaps  # the other household's name is not Piotr's data
+
+
+def test_a_moved_round_keeps_its_plan_and_nobody_else_changes(client, auth, world, db):
+    """Not odd and even weeks: moving a round a day keeps every turn, its plan goes along."""
+    from csa.rounds.lifecycle import move_round
+
+    farm, anna, bea, piotr, rounds, users = world
+    _link(client, auth, world)
+    _as(client, auth, users["piotr"])
+    client.post(f"/partners/mine/{anna.id}/pattern", data={"pattern": "plan"})
+    client.post(
+        f"/partners/mine/{anna.id}/plan", data={"round": rounds[2].id, "household": piotr.id}
+    )
+    before = _collectors(rounds)
+    assert before == [anna.member.name, piotr.name, piotr.name, piotr.name, anna.member.name,
+                      piotr.name]  # fmt: skip
+    move_round(rounds[2], rounds[2].date + timedelta(days=1), None)
+    db.session.commit()
+    assert _collectors(rounds) == before

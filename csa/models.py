@@ -1552,3 +1552,102 @@ class DonationNotice(Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     __table_args__ = (UniqueConstraint("round_id", "partner_id", name="uq_donation_notice"),)
+# --- partners (issue 13) ---
+
+
+class PartnerPattern(enum.StrEnum):
+    ALTERNATE = "alternate"  # take turns over the rounds held (csa/core/partners.py)
+    PLAN = "plan"  # the households' own plan; turns where it names nobody
+
+
+class SwapState(enum.StrEnum):
+    PROPOSED = "proposed"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    WITHDRAWN = "withdrawn"
+
+
+class SharePartner(Model):
+    """A household that shares another household's membership (csa/partners).
+
+    The membership's own household is not a row: it is first in the turns, the partners
+    follow by `position`. A partner sees the shared rounds on its Share partners page and
+    in its calendar feed; My share stays the membership household's.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=1)
+    joined: Mapped[date] = mapped_column(Date)
+    added_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    membership: Mapped[Membership] = relationship()
+    member: Mapped[Member] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("membership_id", "member_id", name="uq_share_partner_member"),
+        CheckConstraint("position > 0", name="position_positive"),
+    )
+
+
+class PartnerSetting(Model):
+    """How a shared membership's households divide the rounds: turns or their plan.
+
+    `since` is the first day the turns count from: the day the partners last changed, so a
+    household joining in the middle of the season starts with a fair turn.
+    """
+
+    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), primary_key=True)
+    pattern: Mapped[PartnerPattern] = mapped_column(
+        _enum(PartnerPattern, "partner_pattern"), default=PartnerPattern.ALTERNATE
+    )
+    since: Mapped[date] = mapped_column(Date)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+
+
+class PartnerPlanEntry(Model):
+    """One round of a shared membership's plan: which household collects it.
+
+    Keyed by the round (not its date) so a moved round keeps its entry, as a hold does.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), index=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    set_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    set_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("membership_id", "round_id", name="uq_partner_plan_round"),)
+
+
+class PartnerSwap(Model):
+    """One household offers another a round it collects (for one of the other's, or for
+    nothing); once the other accepts, `round_a` is the other's and `round_b` the offerer's."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), index=True)
+    round_a_id: Mapped[int] = mapped_column(ForeignKey("round.id"))
+    round_b_id: Mapped[int | None] = mapped_column(ForeignKey("round.id"))
+    by_member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    with_member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    state: Mapped[SwapState] = mapped_column(
+        _enum(SwapState, "swap_state"), default=SwapState.PROPOSED
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    answered_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+
+    round_a: Mapped[Round] = relationship(foreign_keys=[round_a_id])
+    round_b: Mapped[Round | None] = relationship(foreign_keys=[round_b_id])
+    by_member: Mapped[Member] = relationship(foreign_keys=[by_member_id])
+    with_member: Mapped[Member] = relationship(foreign_keys=[with_member_id])
+
+    __table_args__ = (
+        CheckConstraint("by_member_id <> with_member_id", name="two_households"),
+        CheckConstraint("round_b_id IS NULL OR round_b_id <> round_a_id", name="two_rounds"),
+    )

@@ -296,6 +296,7 @@ def build_world(make_user: Any) -> World:
     ids.update(_money_payments_world(b.member, users["coordinator"]))
     ids.update(_community_messages_world(farm, b, users["coordinator"], open_))
     ids.update(_community_donations_world(farm, b, locked_day))
+    ids.update(_community_partners_world(a, b, open_day, today))
     return World(
         ids,
         {k: u.email for k, u in users.items()},
@@ -656,3 +657,47 @@ def _community_messages_pages(ids: dict[str, int]) -> list[str]:
 
     token = operations.unsubscribe_token(ids["msg_id"], ids["member_id"], "")
     return [f"/messages/unsubscribe/{token}"]
+# --- share partners (issue 13) ---------------------------------------------------------------
+
+
+def _community_partners_world(a: Any, b: Any, open_day: date, today: date) -> dict[str, int]:
+    """A's share shared with a household that follows a plan, with a round A collects (the
+    swap and plan forms) and a swap offered to A (the answer form); B's share shared too,
+    with a swap of its own: the walk proves A sees none of B's. Return B's ids."""
+    from csa.models import (
+        Member,
+        PartnerPattern,
+        PartnerSetting,
+        PartnerSwap,
+        Round,
+        SharePartner,
+    )
+
+    extra = Round(date=open_day + timedelta(weeks=1))
+    pia = Member(name="Pia Partner", email="pia-partner@example.org")
+    bruno = Member(name="Bruno Partner", email="bruno-partner@example.org")
+    db.session.add_all([extra, pia, bruno])
+    db.session.flush()
+    b_partner = SharePartner(membership_id=b.id, member_id=bruno.id, joined=today)
+    db.session.add_all(
+        [
+            SharePartner(membership_id=a.id, member_id=pia.id, joined=today),
+            b_partner,
+            PartnerSetting(membership_id=a.id, pattern=PartnerPattern.PLAN, since=today),
+            PartnerSetting(membership_id=b.id, since=today),
+            PartnerSwap(
+                membership_id=a.id, round_a_id=extra.id, by_member_id=pia.id,
+                with_member_id=a.member_id,
+            ),
+        ]
+    )  # fmt: skip
+    b_swap = PartnerSwap(
+        membership_id=b.id, round_a_id=extra.id, by_member_id=b.member_id, with_member_id=bruno.id
+    )
+    db.session.add(b_swap)
+    db.session.commit()
+    return {
+        "partner_membership_id": b.id,
+        "share_partner_id": b_partner.id,
+        "partner_swap_id": b_swap.id,
+    }

@@ -335,7 +335,9 @@ def _member_events(member: Member, today: date) -> list[ical.Event]:
         )
     ]
     if not memberships:
-        return []
+        # A household without a membership of its own (a share partner) still has the
+        # events other features add.
+        return feed_events(member, today)
     rounds = db.session.scalars(
         select(Round)
         .where(

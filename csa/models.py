@@ -1518,6 +1518,8 @@ class SiteNote(Model):
 
     site: Mapped[PickupSite] = relationship()
     round: Mapped[Round] = relationship()
+
+
 # --- donations (issue 13) ---
 
 
@@ -1552,6 +1554,8 @@ class DonationNotice(Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     __table_args__ = (UniqueConstraint("round_id", "partner_id", name="uq_donation_notice"),)
+
+
 # --- partners (issue 13) ---
 
 
@@ -1560,7 +1564,7 @@ class PartnerPattern(enum.StrEnum):
     PLAN = "plan"  # the households' own plan; turns where it names nobody
 
 
-class SwapState(enum.StrEnum):
+class PartnerSwapState(enum.StrEnum):
     PROPOSED = "proposed"
     ACCEPTED = "accepted"
     DECLINED = "declined"
@@ -1634,8 +1638,8 @@ class PartnerSwap(Model):
     round_b_id: Mapped[int | None] = mapped_column(ForeignKey("round.id"))
     by_member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
     with_member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
-    state: Mapped[SwapState] = mapped_column(
-        _enum(SwapState, "swap_state"), default=SwapState.PROPOSED
+    state: Mapped[PartnerSwapState] = mapped_column(
+        _enum(PartnerSwapState, "partner_swap_state"), default=PartnerSwapState.PROPOSED
     )
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))

@@ -657,6 +657,8 @@ def _community_messages_pages(ids: dict[str, int]) -> list[str]:
 
     token = operations.unsubscribe_token(ids["msg_id"], ids["member_id"], "")
     return [f"/messages/unsubscribe/{token}"]
+
+
 # --- share partners (issue 13) ---------------------------------------------------------------
 
 

@@ -20,10 +20,10 @@ from csa.models import (
     PartnerPlanEntry,
     PartnerSetting,
     PartnerSwap,
+    PartnerSwapState,
     Role,
     Round,
     SharePartner,
-    SwapState,
 )
 from csa.rounds.lifecycle import cancel_round, farm_today, lock_round
 from csa.sheets.build import render_round_sheets, round_sheet_data
@@ -148,7 +148,7 @@ def test_a_swap_changes_who_collects_on_the_pickup_list(client, auth, world, db)
     )
     assert response.status_code == 302
     swap = db.session.scalar(select(PartnerSwap))
-    assert swap.state == SwapState.PROPOSED
+    assert swap.state == PartnerSwapState.PROPOSED
     assert _collectors(rounds[:2]) == [anna.member.name, piotr.name]  # not yet accepted
 
     # Anna cannot answer her own offer; Piotr accepts.
@@ -160,7 +160,7 @@ def test_a_swap_changes_who_collects_on_the_pickup_list(client, auth, world, db)
                        follow_redirects=True).get_data(as_text=True)  # fmt: skip
     assert "Swap accepted" in page
     db.session.expire_all()
-    assert db.session.get(PartnerSwap, swap.id).state == SwapState.ACCEPTED
+    assert db.session.get(PartnerSwap, swap.id).state == PartnerSwapState.ACCEPTED
     assert _collectors(rounds[:3]) == [piotr.name, anna.member.name, anna.member.name]
     # The locked round's sheets are made again by the refresh job.
     from csa.models import SheetRefresh
@@ -306,7 +306,7 @@ def test_removing_a_partner_withdraws_its_swaps(client, auth, world, db):
     client.post(f"/partners/{partner.id}/remove")
     db.session.expire_all()
     assert db.session.scalars(select(SharePartner)).all() == []
-    assert db.session.scalar(select(PartnerSwap)).state == SwapState.WITHDRAWN
+    assert db.session.scalar(select(PartnerSwap)).state == PartnerSwapState.WITHDRAWN
     assert _collectors(rounds[:2]) == [None, None]
 
 
@@ -322,7 +322,7 @@ def test_the_demo_has_a_shared_membership_taking_turns(runner, client, auth, db)
     names = {line.collector for line in held}
     assert names == {partner.membership.member_id, partner.member_id}
     swaps = db.session.scalars(select(PartnerSwap)).all()
-    assert sorted(s.state for s in swaps) == [SwapState.ACCEPTED, SwapState.PROPOSED]
+    assert sorted(s.state for s in swaps) == [PartnerSwapState.ACCEPTED, PartnerSwapState.PROPOSED]
     auth.login("neighbour@demo.farm", DEMO_PASSWORD)
     page = client.get("/partners/mine").get_data(as_text=True)
     assert "Ola i Marek Sąsiedzi" in page

@@ -18,9 +18,9 @@ from csa.models import (
     PartnerPattern,
     PartnerSetting,
     PartnerSwap,
+    PartnerSwapState,
     Role,
     SharePartner,
-    SwapState,
     User,
 )
 from csa.partners import queries
@@ -71,7 +71,7 @@ def load_demo(today: date, memberships: list[Membership], password: str) -> str:
                 round_b_id=other[0].id,
                 by_member_id=own,
                 with_member_id=theirs,
-                state=SwapState.ACCEPTED,
+                state=PartnerSwapState.ACCEPTED,
                 answered_at=utcnow(),
             )
         )

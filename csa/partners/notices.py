@@ -12,7 +12,7 @@ from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
-from csa.models import Member, Membership, PartnerSwap, SwapState
+from csa.models import Member, Membership, PartnerSwap, PartnerSwapState
 from csa.notices import mail
 from csa.notices.recipients import household_recipients, keyed
 
@@ -58,14 +58,14 @@ def notify_offered(swap: PartnerSwap) -> int:
 
 def notify_answered(swap: PartnerSwap) -> int:
     """Tell the household that offered a swap what the other answered (not a withdrawal)."""
-    if swap.state not in (SwapState.ACCEPTED, SwapState.DECLINED):
+    if swap.state not in (PartnerSwapState.ACCEPTED, PartnerSwapState.DECLINED):
         return 0
     return _tell(
         swap.by_member,
         f"partners/swap/{swap.id}/{swap.state.value}",
         lambda: (
             _("%(name)s accepted your swap", name=swap.with_member.name)
-            if swap.state == SwapState.ACCEPTED
+            if swap.state == PartnerSwapState.ACCEPTED
             else _("%(name)s declined your swap", name=swap.with_member.name)
         ),
         event=swap.state.value,

@@ -24,10 +24,10 @@ from csa.models import (
     PartnerPlanEntry,
     PartnerSetting,
     PartnerSwap,
+    PartnerSwapState,
     Round,
     RoundStatus,
     SharePartner,
-    SwapState,
     User,
 )
 from csa.partners import notices, queries
@@ -122,10 +122,10 @@ def remove_partner(partner: SharePartner, user: User | None, today: date) -> Non
         update(PartnerSwap)
         .where(
             PartnerSwap.membership_id == membership.id,
-            PartnerSwap.state == SwapState.PROPOSED,
+            PartnerSwap.state == PartnerSwapState.PROPOSED,
             or_(PartnerSwap.by_member_id == member_id, PartnerSwap.with_member_id == member_id),
         )
-        .values(state=SwapState.WITHDRAWN, answered_at=utcnow())
+        .values(state=PartnerSwapState.WITHDRAWN, answered_at=utcnow())
     )
     db.session.execute(
         delete(PartnerPlanEntry).where(
@@ -246,7 +246,7 @@ def propose_swap(
     pending = db.session.scalar(
         select(func.count(PartnerSwap.id)).where(
             PartnerSwap.membership_id == sharing.membership.id,
-            PartnerSwap.state == SwapState.PROPOSED,
+            PartnerSwap.state == PartnerSwapState.PROPOSED,
             or_(
                 PartnerSwap.round_a_id.in_([a.id] + ([b.id] if b else [])),
                 PartnerSwap.round_b_id.in_([a.id] + ([b.id] if b else [])),
@@ -274,24 +274,24 @@ ANSWERS = ("accept", "decline", "withdraw")
 
 def answer_swap(
     sharing: Sharing, swap: PartnerSwap, member: Member, answer: str, user: User, today: date
-) -> SwapState:
+) -> PartnerSwapState:
     """Accept or decline a swap offered to the household, or withdraw one it offered.
 
     Accepting checks the rounds again: the calendar may have changed since the offer.
     """
-    if swap.state != SwapState.PROPOSED:
+    if swap.state != PartnerSwapState.PROPOSED:
         raise ValidationFailed(_("This swap was answered already."))
     if answer == "withdraw":
         if swap.by_member_id != member.id:
             raise ValidationFailed(_("Only the household that offered a swap can withdraw it."))
-        state = SwapState.WITHDRAWN
+        state = PartnerSwapState.WITHDRAWN
     elif answer in ("accept", "decline"):
         if swap.with_member_id != member.id:
             raise ValidationFailed(_("Only the household a swap is offered to can answer it."))
-        state = SwapState.ACCEPTED if answer == "accept" else SwapState.DECLINED
+        state = PartnerSwapState.ACCEPTED if answer == "accept" else PartnerSwapState.DECLINED
     else:
         raise ValidationFailed(_("Choose to accept, decline or withdraw the swap."))
-    if state == SwapState.ACCEPTED:
+    if state == PartnerSwapState.ACCEPTED:
         for household in (swap.by_member_id, swap.with_member_id):
             _household(sharing, household, "answer")
         a = _coming_round(sharing, swap.round_a_id, today, "answer")
@@ -307,14 +307,14 @@ def answer_swap(
     # double tap) cannot both act.
     claimed = changed_rows(
         update(PartnerSwap)
-        .where(PartnerSwap.id == swap.id, PartnerSwap.state == SwapState.PROPOSED)
+        .where(PartnerSwap.id == swap.id, PartnerSwap.state == PartnerSwapState.PROPOSED)
         .values(state=state, answered_at=utcnow(), answered_by_id=user.id)
     )
     if not claimed:
         raise ValidationFailed(_("This swap was answered already."))
     db.session.flush()
     db.session.refresh(swap)
-    if state == SwapState.ACCEPTED:
+    if state == PartnerSwapState.ACCEPTED:
         _refresh([swap.round_a, swap.round_b])
     notices.notify_answered(swap)
     return state

@@ -24,10 +24,10 @@ from csa.models import (
     PartnerPlanEntry,
     PartnerSetting,
     PartnerSwap,
+    PartnerSwapState,
     Round,
     RoundStatus,
     SharePartner,
-    SwapState,
 )
 from csa.share.queries import holds_of, membership_rounds
 
@@ -142,7 +142,7 @@ def accepted_swaps(membership_id: int) -> list[PartnerSwap]:
             select(PartnerSwap)
             .where(
                 PartnerSwap.membership_id == membership_id,
-                PartnerSwap.state == SwapState.ACCEPTED,
+                PartnerSwap.state == PartnerSwapState.ACCEPTED,
             )
             .order_by(PartnerSwap.answered_at, PartnerSwap.id)
         )
@@ -156,7 +156,7 @@ def open_swaps(membership_id: int) -> list[PartnerSwap]:
             .options(joinedload(PartnerSwap.round_a), joinedload(PartnerSwap.round_b))
             .where(
                 PartnerSwap.membership_id == membership_id,
-                PartnerSwap.state == SwapState.PROPOSED,
+                PartnerSwap.state == PartnerSwapState.PROPOSED,
             )
             .order_by(PartnerSwap.created_at, PartnerSwap.id)
         )

@@ -43,10 +43,10 @@ from csa.models import (
     MembershipStatus,
     PartnerPattern,
     PartnerSwap,
+    PartnerSwapState,
     Role,
     Round,
     SharePartner,
-    SwapState,
 )
 from csa.partners import operations as svc
 from csa.partners import privacy as _privacy  # noqa: F401 - registers the household data
@@ -404,9 +404,9 @@ def answer(partner_swap_id: int) -> ResponseReturnValue:
         return _back()
     db.session.commit()
     done = {
-        SwapState.ACCEPTED: _("Swap accepted: the rounds changed hands."),
-        SwapState.DECLINED: _("Swap declined."),
-        SwapState.WITHDRAWN: _("Swap withdrawn."),
+        PartnerSwapState.ACCEPTED: _("Swap accepted: the rounds changed hands."),
+        PartnerSwapState.DECLINED: _("Swap declined."),
+        PartnerSwapState.WITHDRAWN: _("Swap withdrawn."),
     }
     flash(done[state], "success")
     return _back()

@@ -2,7 +2,7 @@
 and sealed extra headers on the outbox
 
 Revision ID: messages
-Revises: community
+Revises: donations
 Create Date: 2026-12-07 23:06:17.421254
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'messages'
-down_revision = 'community'
+down_revision = "donations"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """partners: households sharing one membership, their pattern, plan and swaps
 
 Revision ID: partners
-Revises: community
+Revises: messages
 Create Date: 2026-12-07 23:10:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "partners"
-down_revision = "community"
+down_revision = "messages"
 branch_labels = None
 depends_on = None
 
@@ -114,7 +114,7 @@ def upgrade():
                 "accepted",
                 "declined",
                 "withdrawn",
-                name="swap_state",
+                name="partner_swap_state",
                 native_enum=False,
                 length=20,
             ),

@@ -199,6 +199,7 @@ def register_blueprints(app: Flask) -> None:
     from csa.sheets.views import bp as sheets_bp
     from csa.signup.views import bp as signup_bp
     from csa.waitlist.views import bp as waitlist_bp
+    from csa.work.views import bp as work_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp, url_prefix="/auth")
@@ -222,6 +223,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(reminders_bp, url_prefix="/reminders")
     app.register_blueprint(payments_bp, url_prefix="/payments")
     app.register_blueprint(community_bp, url_prefix="/community")
+    app.register_blueprint(work_bp, url_prefix="/work")
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -20,7 +20,6 @@ class HoursField(StringField):
     """Hours typed as "2,5", held as whole minutes in `minutes` (None until valid)."""
 
     def __init__(self, *args: Any, allow_zero: bool = False, **kwargs: Any) -> None:
-        kwargs.setdefault("validators", [InputRequired(), Length(max=HOURS_MAX)])
         super().__init__(*args, **kwargs)
         self.allow_zero = allow_zero
         self.minutes: int | None = None
@@ -47,7 +46,9 @@ class JobForm(InputForm):
     slots = WholeNumberField(
         _l("Slots (households needed)"), validators=[InputRequired(), NumberRange(1, 500)]
     )
-    hours = HoursField(_l("Hours credited to each household"))
+    hours = HoursField(
+        _l("Hours credited to each household"), validators=[InputRequired(), Length(max=HOURS_MAX)]
+    )
     deadline_day = DayField(
         _l("Sign up and cancel until (empty: until it starts)"),
         validators=[Optional()],
@@ -73,7 +74,9 @@ class ConfirmForm(InputForm):
         choices=options([("yes", _l("Came")), ("no", _l("Did not come"))]),
         validators=[InputRequired()],
     )
-    hours = HoursField(_l("Hours worked"), allow_zero=True)
+    hours = HoursField(
+        _l("Hours worked"), validators=[InputRequired(), Length(max=HOURS_MAX)], allow_zero=True
+    )
     submit = SubmitField(_l("Record"))
 
 
@@ -82,12 +85,12 @@ class GiveForm(InputForm):
         _l("E-mail address of the other household"),
         validators=[InputRequired(), Length(max=254)],
     )
-    hours = HoursField(_l("Hours to give"))
+    hours = HoursField(_l("Hours to give"), validators=[InputRequired(), Length(max=HOURS_MAX)])
     submit = SubmitField(_l("Give the hours"))
 
 
 class BuyoutForm(InputForm):
-    hours = HoursField(_l("Hours to buy out"))
+    hours = HoursField(_l("Hours to buy out"), validators=[InputRequired(), Length(max=HOURS_MAX)])
     submit = SubmitField(_l("Buy out"))
 
 
@@ -108,5 +111,9 @@ class SettingsForm(InputForm):
 class RequirementForm(InputForm):
     """The hours of one share type, one small form per row of the settings page."""
 
-    hours = HoursField(_l("Hours per share and season"), allow_zero=True)
+    hours = HoursField(
+        _l("Hours per share and season"),
+        validators=[InputRequired(), Length(max=HOURS_MAX)],
+        allow_zero=True,
+    )
     submit = SubmitField(_l("Save"))

@@ -57,15 +57,20 @@ class JobForm(InputForm):
     deadline_time = TimeField(_l("at"), validators=[Optional()])
     submit = SubmitField(_l("Save the job"))
 
-    def validate_due_on(self, field: DayField) -> None:
-        if self.flexible.data and field.data is None:
-            raise ValidationError(_l("A flexible task needs a due date."))
-
-    def validate_day(self, field: DayField) -> None:
-        if not self.flexible.data and (
-            field.data is None or self.starts.data is None or self.ends.data is None
-        ):
-            raise ValidationError(_l("Give the day and the hours of the job."))
+    def validate(self, extra_validators: Any = None) -> bool:
+        """A job at a time needs its day and hours; a flexible task its due date (the fields
+        are optional one by one, so the rule that joins them is checked here)."""
+        ok = super().validate(extra_validators)
+        if self.flexible.data:
+            if self.due_on.data is None and not self.due_on.errors:
+                self.due_on.errors = [_l("A flexible task needs a due date.")]
+                ok = False
+        elif (
+            self.day.data is None or self.starts.data is None or self.ends.data is None
+        ) and not self.day.errors:
+            self.day.errors = [_l("Give the day and the hours of the job.")]
+            ok = False
+        return ok
 
 
 class ConfirmForm(InputForm):

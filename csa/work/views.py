@@ -33,7 +33,7 @@ from csa.models import (
 from csa.rounds.lifecycle import farm_today
 from csa.share.queries import current_membership
 from csa.ui.access import FIELD, STAFF, roles
-from csa.ui.formatting import format_price
+from csa.ui.formatting import format_clock, format_price
 from csa.ui.forms import EmptyForm, flash_errors, refuse
 from csa.work import notices, operations, queries
 from csa.work.forms import (
@@ -52,6 +52,14 @@ bp = Blueprint("work", __name__)
 @bp.record_once
 def _register(state: BlueprintSetupState) -> None:
     register(cast(Flask, state.app))
+
+
+@bp.context_processor
+def _helpers() -> dict[str, object]:
+    def clock(moment: datetime | None) -> str:
+        return format_clock(to_local(moment, _zone()).time()) if moment is not None else ""
+
+    return {"clock": clock}
 
 
 def _zone() -> str:

@@ -5,17 +5,21 @@ calendar feed, the pickup list, and one household never touching another's sign-
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from csa.core.clock import utcnow
+from csa.errors import ValidationFailed
 from csa.extensions import db as _db
 from csa.models import (
     Invoice,
+    Membership,
     Role,
     Round,
+    User,
     WorkBuyout,
     WorkJob,
     WorkRequirement,
@@ -149,16 +153,32 @@ def test_the_full_job_is_refused_with_a_clear_message_and_nothing_written(
 
 
 def test_two_households_taking_the_last_slot_at_once_one_wins(app, people):
-    """The slot is taken in the database, not from what a request read before."""
+    """The slot is taken in the database, not from what a request read before: another
+    request takes the last slot between this one's read and its write, and this one loses
+    with a message and writes nothing."""
     job = _job(slots=1)
+    ids = (job.id, people["a"].id, people["user_a"].id)
     stale = _db.session.get(WorkJob, job.id)
-    assert stale.taken == 0  # both requests read a free slot
-    operations.sign_up(stale, people["a"], people["user_a"])
-    _db.session.commit()
-    with pytest.raises(Exception, match="full"):
+    assert stale.taken == 0  # this request read a free slot ...
+
+    def other_request() -> None:
+        with app.app_context():
+            found = _db.session.get(WorkJob, ids[0])
+            operations.sign_up(
+                found, _db.session.get(Membership, ids[1]), _db.session.get(User, ids[2])
+            )
+            _db.session.commit()
+            _db.session.remove()
+
+    thread = threading.Thread(target=other_request)
+    thread.start()
+    thread.join()
+    assert stale.taken == 0  # ... and still believes it free
+    with pytest.raises(ValidationFailed, match="full"):
         operations.sign_up(stale, people["b"], people["user_b"])
     _db.session.rollback()
     assert _signups(job.id) == 1
+    assert _db.session.get(WorkJob, job.id).taken == 1
 
 
 def test_cancel_before_the_deadline_and_not_after(app, client, auth, people):
@@ -383,3 +403,27 @@ def test_member_a_cannot_touch_bs_sign_up(app, client, auth, people):
     assert _signups(job.id) == 1
     assert job.taken == 1
     assert _db.session.get(WorkSignup, signup.id).state == WorkSignupState.SIGNED
+
+
+def test_the_households_download_holds_its_work_and_not_the_others(app, client, auth, people):
+    import io
+    import json
+    import zipfile
+
+    job = _job(title="Weeding <carrots>")
+    operations.sign_up(job, people["a"], people["user_a"])
+    operations.sign_up(job, people["b"], people["user_b"])
+    _db.session.add(
+        WorkTransfer(from_membership_id=people["b"].id, to_membership_id=people["a"].id, minutes=30)
+    )
+    _db.session.commit()
+    auth.login("anna@example.org")
+    response = client.post("/privacy/download")
+    assert response.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(response.data)) as archive:
+        data = json.loads(archive.read("household.json"))["data"]
+        assert "work_signups.csv" in archive.namelist()
+    assert [s["membership_id"] for s in data["work_signups"]] == [people["a"].id]
+    (transfer,) = data["work_transfers"]
+    assert transfer["direction"] == "received"
+    assert transfer["membership_id"] == people["a"].id

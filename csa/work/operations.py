@@ -331,6 +331,7 @@ def confirm(signup: WorkSignup, *, came: bool, minutes: int, by: User) -> None:
     signup.minutes = minutes if came else 0
     signup.confirmed_by_id = by.id
     db.session.flush()
+    _refresh(signup.job)  # a household that did not come leaves the printed duty
 
 
 def give_hours(membership: Membership, email: str, minutes: int, by: User) -> WorkTransfer:

@@ -36,6 +36,7 @@ from csa.ui.access import FIELD, STAFF, roles
 from csa.ui.formatting import format_clock, format_price
 from csa.ui.forms import EmptyForm, flash_errors, refuse
 from csa.work import notices, operations, queries
+from csa.work import privacy as _privacy  # noqa: F401 - registers the download's work files
 from csa.work.forms import (
     BuyoutForm,
     ConfirmForm,

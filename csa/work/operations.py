@@ -334,6 +334,16 @@ def confirm(signup: WorkSignup, *, came: bool, minutes: int, by: User) -> None:
     _refresh(signup.job)  # a household that did not come leaves the printed duty
 
 
+def _one_at_a_time() -> WorkSettings:
+    """Take the settings row's write lock before reading a ledger to change it: two transfers
+    or buy-outs of one household at once run one after the other, so neither gives or buys
+    more than the ledger the other left (a row lock on PostgreSQL, the write lock on SQLite).
+    """
+    row = work_settings()
+    changed_rows(update(WorkSettings).where(WorkSettings.id == row.id).values(id=WorkSettings.id))
+    return row
+
+
 def give_hours(membership: Membership, email: str, minutes: int, by: User) -> WorkTransfer:
     """Give worked hours beyond the requirement to another household of the same season."""
     address = email.strip().lower()
@@ -349,6 +359,7 @@ def give_hours(membership: Membership, email: str, minutes: int, by: User) -> Wo
         )
     if target.id == membership.id:
         raise FieldError("email", _("You cannot give hours to your own household."))
+    _one_at_a_time()
     ledger = ledger_of(membership)
     try:
         check_transfer(ledger, minutes)
@@ -370,7 +381,7 @@ def give_hours(membership: Membership, email: str, minutes: int, by: User) -> Wo
 
 def buy_out(membership: Membership, minutes: int, by: User) -> WorkBuyout:
     """Buy out hours still owed at the farm's rate: a charge on the next invoice."""
-    settings = work_settings()
+    settings = _one_at_a_time()
     if settings.buyout_rate_cents <= 0:
         raise ValidationFailed(_("The farm does not offer buying out hours."))
     ledger = ledger_of(membership)

@@ -427,3 +427,48 @@ def test_the_households_download_holds_its_work_and_not_the_others(app, client, 
     (transfer,) = data["work_transfers"]
     assert transfer["direction"] == "received"
     assert transfer["membership_id"] == people["a"].id
+
+
+def test_two_transfers_at_once_cannot_give_the_same_hours_twice(app, people, farm):
+    """The second transfer waits for the first one's transaction and then reads the ledger
+    it left: the surplus is gone, so it is refused."""
+    import time as clock
+
+    third = add_member(farm, name="Cora Cedar", email="cora@example.org")
+    job = _job(minutes=720)
+    _db.session.add(
+        WorkSignup(
+            job_id=job.id, membership_id=people["a"].id, state=WorkSignupState.DONE, minutes=720
+        )
+    )
+    _db.session.commit()
+    ids = (people["a"].id, people["user_a"].id)
+    outcome: list[str] = []
+
+    def other_request() -> None:
+        with app.app_context():
+            try:
+                operations.give_hours(
+                    _db.session.get(Membership, ids[0]),
+                    "cora@example.org",
+                    120,
+                    _db.session.get(User, ids[1]),
+                )
+                _db.session.commit()
+                outcome.append("given")
+            except ValidationFailed as exc:
+                _db.session.rollback()
+                outcome.append(str(exc))
+            finally:
+                _db.session.remove()
+
+    operations.give_hours(people["a"], "bruno@example.org", 120, people["user_a"])
+    thread = threading.Thread(target=other_request)
+    thread.start()
+    clock.sleep(0.5)  # the other request now waits for this one's lock
+    assert outcome == []
+    _db.session.commit()
+    thread.join(timeout=20)
+    assert outcome == ["You can give at most 0 hours: what you worked beyond your own."]
+    assert queries.ledger_of(third).given_in == 0
+    assert queries.ledger_of(people["b"]).given_in == 120

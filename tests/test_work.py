@@ -472,3 +472,20 @@ def test_two_transfers_at_once_cannot_give_the_same_hours_twice(app, people, far
     assert outcome == ["You can give at most 0 hours: what you worked beyond your own."]
     assert queries.ledger_of(third).given_in == 0
     assert queries.ledger_of(people["b"]).given_in == 120
+
+
+def test_the_farm_sees_every_households_hours(app, client, auth, people):
+    job = _job(minutes=120)
+    _db.session.add(
+        WorkSignup(
+            job_id=job.id, membership_id=people["b"].id, state=WorkSignupState.DONE, minutes=120
+        )
+    )
+    _db.session.commit()
+    auth.login("farmer@example.org")
+    html = client.get("/work/hours").get_data(as_text=True)
+    assert "Bruno &lt;b&gt;Birch&lt;/b&gt;" in html
+    assert "Still owed in all: 18 h." in html  # 10 h of Anna, 8 h of Bruno
+    assert html.index("Anna Alder") < html.index("Bruno &lt;b&gt;")  # who owes most first
+    _as(client, auth, "anna@example.org")
+    assert client.get("/work/hours").status_code == 403

@@ -104,6 +104,27 @@ def index() -> ResponseReturnValue:
     )
 
 
+@bp.route("/hours")
+@roles(*FIELD)
+def hours() -> ResponseReturnValue:
+    """Every household in force today with its hours: required, worked, given, bought, owed."""
+    today = farm_today()
+    found = queries.memberships_on(today)
+    books = queries.ledgers(found)
+    rows = sorted(
+        ((m, books[m.id]) for m in found), key=lambda row: (-row[1].owed, row[0].member.surname)
+    )
+    owed = sum(ledger.owed for _m, ledger in rows)
+    return render_template(
+        "work/hours.html",
+        section="work",
+        rows=rows,
+        owed=owed,
+        today=today,
+        format_hours=format_hours,
+    )
+
+
 def _job_data(form: JobForm) -> operations.JobData:
     deadline = None
     if form.deadline_day.data is not None:

@@ -28,6 +28,7 @@ from csa.models import (
     Membership,
     Round,
     WorkBuyout,
+    WorkSignup,
     WorkSignupState,
 )
 from csa.rounds.lifecycle import farm_today
@@ -53,12 +54,8 @@ def register(app: Flask) -> None:
     add_charge_source(app, buyout_charges)
 
 
-def _names(job_signups: Sequence[object]) -> list[str]:
-    names = [
-        s.membership.member.name  # type: ignore[attr-defined]
-        for s in job_signups
-        if s.state != WorkSignupState.MISSED  # type: ignore[attr-defined]
-    ]
+def _names(job_signups: Sequence[WorkSignup]) -> list[str]:
+    names = [s.membership.member.name for s in job_signups if s.state != WorkSignupState.MISSED]
     return sorted(names, key=lambda n: (surname(n), n))
 
 

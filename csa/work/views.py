@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import cast
 
-from flask import Blueprint, Flask, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, url_for
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
@@ -64,8 +64,6 @@ def _helpers() -> dict[str, object]:
 
 
 def _zone() -> str:
-    from flask import current_app
-
     return str(current_app.config["TIMEZONE"])
 
 

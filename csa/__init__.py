@@ -202,6 +202,7 @@ def register_blueprints(app: Flask) -> None:
     from csa.sheets.views import bp as sheets_bp
     from csa.signup.views import bp as signup_bp
     from csa.waitlist.views import bp as waitlist_bp
+    from csa.work.views import bp as work_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp, url_prefix="/auth")
@@ -228,6 +229,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(messages_bp, url_prefix="/messages")
     app.register_blueprint(donations_bp, url_prefix="/donations")
     app.register_blueprint(partners_bp, url_prefix="/partners")
+    app.register_blueprint(work_bp, url_prefix="/work")
 
 
 def register_errorhandlers(app: Flask) -> None:

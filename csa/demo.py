@@ -269,6 +269,7 @@ def load_demo(today: date | None = None) -> str:
     money += "; " + load_demo_messages(today)
     load_demo_donations(today, season, memberships)
     partners_demo.load_demo(today, memberships, DEMO_PASSWORD)
+    money += "; " + _work_demo(today, season, memberships)
     return (
         f"Demo farm loaded: season {start}..{end}, {len(memberships)} memberships, "
         f"{len(sites)} sites, {len(CROPS)} crops, {locked} locked rounds, "
@@ -290,6 +291,12 @@ def _load_money(today: date, season: Season, memberships: list[Membership]) -> s
     load_demo_payments(today, season, memberships)
     sepa = load_demo_sepa(today, season, memberships)
     return f"{bidding}; {invoices} invoices issued; {sepa}"
+
+
+def _work_demo(today: date, season: Season, memberships: list[Membership]) -> str:
+    from csa.work.demo import load_demo as load_work_demo
+
+    return load_work_demo(today, season, memberships)
 
 
 # --- privacy (issue 11) ---

@@ -247,6 +247,21 @@ def mail_donation_sheets(report: JobReport) -> None:
         report.notes.append(f"donation sheets mailed: {sent}")
 
 
+def work_notices(now: datetime, report: JobReport) -> None:
+    """Reminders before work jobs and calls for help for understaffed ones (csa/work/notices.py):
+    each claimed once in the database, one commit each; a second run finds nothing to send."""
+    from csa.work.notices import run
+
+    try:
+        done = run(now)
+    except Exception:
+        db.session.rollback()
+        log.exception("the work notices failed; the next run retries")
+        return
+    if done.reminded or done.called:
+        report.notes.append(str(done))
+
+
 def refresh_sheets(report: JobReport) -> None:
     """Make again the sheets of locked rounds whose printed notes changed after the lock
     (csa/sheets/annotations.py): one commit per round; nothing asked, nothing done."""
@@ -333,6 +348,7 @@ def run_due_jobs(now: datetime | None = None, holder: str = HOLDER) -> JobReport
     issue_invoices(now, report)
     send_reminders(now, report)
     mail_donation_sheets(report)
+    work_notices(now, report)
     refresh_sheets(report)
     deliver_mail(report)
     close_past_rounds(now, report)

@@ -1655,3 +1655,158 @@ class PartnerSwap(Model):
         CheckConstraint("by_member_id <> with_member_id", name="two_households"),
         CheckConstraint("round_b_id IS NULL OR round_b_id <> round_a_id", name="two_rounds"),
     )
+
+
+# --- work (issue 13) ---
+
+WORK_TITLE_MAX = 120
+WORK_PLACE_MAX = 200
+WORK_DESCRIPTION_MAX = 2000
+
+
+class WorkSettings(Model):
+    """The farm's rules of member work: one row (csa/work/operations.py creates it)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # What one hour bought out costs, in cents of `currency` (0: buying out is not offered).
+    buyout_rate_cents: Mapped[int] = mapped_column(Integer, default=0)
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    # An understaffed job calls the households that still owe hours this many days before.
+    call_days_before: Mapped[int] = mapped_column(Integer, default=5)
+    # Signed-up households are reminded this many hours before a job starts.
+    reminder_hours: Mapped[int] = mapped_column(Integer, default=48)
+
+    __table_args__ = (
+        CheckConstraint("buyout_rate_cents >= 0", name="rate_positive"),
+        CheckConstraint("call_days_before >= 0", name="call_days_positive"),
+        CheckConstraint("reminder_hours > 0", name="reminder_hours_positive"),
+    )
+
+
+class WorkRequirement(Model):
+    """The hours a share type requires per season and share, in minutes."""
+
+    share_type_id: Mapped[int] = mapped_column(ForeignKey("share_type.id"), primary_key=True)
+    minutes: Mapped[int] = mapped_column(Integer, default=0)
+
+    share_type: Mapped[ShareType] = relationship()
+
+    __table_args__ = (CheckConstraint("minutes >= 0", name="minutes_positive"),)
+
+
+class WorkJob(Model):
+    """A job members sign up for: at a time (starts_at..ends_at, UTC) or flexible until a due
+    date; site duty names a round and a site (one per round and site).
+
+    `taken` counts the sign-ups and only moves by a conditional UPDATE (taken < slots), so two
+    households taking the last slot at once cannot both have it.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(WORK_TITLE_MAX))
+    description: Mapped[str] = mapped_column(Text, default="")
+    place: Mapped[str] = mapped_column(String(WORK_PLACE_MAX), default="")
+    starts_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    ends_at: Mapped[datetime | None] = mapped_column(DateTime)
+    due_on: Mapped[date | None] = mapped_column(Date)  # a flexible task's last day
+    slots: Mapped[int] = mapped_column(Integer, default=1)
+    taken: Mapped[int] = mapped_column(Integer, default=0)
+    minutes: Mapped[int] = mapped_column(Integer, default=60)  # credited per sign-up
+    signup_deadline: Mapped[datetime | None] = mapped_column(DateTime)  # UTC; None: the start
+    round_id: Mapped[int | None] = mapped_column(ForeignKey("round.id"), index=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("pickup_site.id"))
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    called_at: Mapped[datetime | None] = mapped_column(DateTime)  # the call for help went
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    round: Mapped[Round | None] = relationship()
+    site: Mapped[PickupSite | None] = relationship()
+    signups: Mapped[list[WorkSignup]] = relationship(back_populates="job", order_by="WorkSignup.id")
+
+    __table_args__ = (
+        UniqueConstraint("round_id", "site_id", name="uq_work_job_duty"),
+        CheckConstraint("slots > 0", name="slots_positive"),
+        CheckConstraint("taken >= 0 AND taken <= slots", name="taken_range"),
+        CheckConstraint("minutes >= 0", name="minutes_positive"),
+        CheckConstraint(
+            "(starts_at IS NOT NULL AND ends_at IS NOT NULL AND starts_at < ends_at)"
+            " OR (starts_at IS NULL AND due_on IS NOT NULL)",
+            name="when",
+        ),
+    )
+
+    @property
+    def is_duty(self) -> bool:
+        return self.round_id is not None
+
+
+class WorkSignupState(enum.StrEnum):
+    SIGNED = "signed"  # signed up, not yet confirmed
+    DONE = "done"  # attendance confirmed: `minutes` count in the ledger
+    MISSED = "missed"  # did not come: nothing counts
+
+
+class WorkSignup(Model):
+    """One household's (membership's) place on a job; one per job and membership."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("work_job.id"), index=True)
+    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    state: Mapped[WorkSignupState] = mapped_column(
+        _enum(WorkSignupState, "work_signup_state"), default=WorkSignupState.SIGNED
+    )
+    minutes: Mapped[int] = mapped_column(Integer, default=0)  # credited once DONE
+    confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    job: Mapped[WorkJob] = relationship(back_populates="signups")
+    membership: Mapped[Membership] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("job_id", "membership_id", name="uq_work_signup_job_membership"),
+        CheckConstraint("minutes >= 0", name="minutes_positive"),
+    )
+
+
+class WorkTransfer(Model):
+    """Worked hours one household gives another (within one season)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    from_membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), index=True)
+    to_membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), index=True)
+    minutes: Mapped[int] = mapped_column(Integer)
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    from_membership: Mapped[Membership] = relationship(foreign_keys=[from_membership_id])
+    to_membership: Mapped[Membership] = relationship(foreign_keys=[to_membership_id])
+
+    __table_args__ = (
+        CheckConstraint("minutes > 0", name="minutes_positive"),
+        CheckConstraint("from_membership_id <> to_membership_id", name="not_self"),
+    )
+
+
+class WorkBuyout(Model):
+    """Hours a household bought out: a charge at the rate of the day, carried as a line on
+    the membership's next invoice (`invoice_id` set then, csa/work/charges.py)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), index=True)
+    minutes: Mapped[int] = mapped_column(Integer)
+    rate_cents: Mapped[int] = mapped_column(Integer)
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    membership: Mapped[Membership] = relationship()
+
+    __table_args__ = (
+        CheckConstraint("minutes > 0", name="minutes_positive"),
+        CheckConstraint("amount_cents >= 0", name="amount_positive"),
+    )

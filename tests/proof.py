@@ -297,6 +297,7 @@ def build_world(make_user: Any) -> World:
     ids.update(_community_messages_world(farm, b, users["coordinator"], open_))
     ids.update(_community_donations_world(farm, b, locked_day))
     ids.update(_community_partners_world(a, b, open_day, today))
+    ids.update(_community_work_world(farm, a, b, b_share, users))
     return World(
         ids,
         {k: u.email for k, u in users.items()},
@@ -675,7 +676,10 @@ def _community_partners_world(a: Any, b: Any, open_day: date, today: date) -> di
         SharePartner,
     )
 
-    extra = Round(date=open_day + timedelta(weeks=1))
+    # The round a week after the open one (another feature's world may have made it).
+    extra = db.session.scalar(
+        select(Round).where(Round.date == open_day + timedelta(weeks=1))
+    ) or Round(date=open_day + timedelta(weeks=1))
     pia = Member(name="Pia Partner", email="pia-partner@example.org")
     bruno = Member(name="Bruno Partner", email="bruno-partner@example.org")
     db.session.add_all([extra, pia, bruno])
@@ -702,4 +706,78 @@ def _community_partners_world(a: Any, b: Any, open_day: date, today: date) -> di
         "partner_membership_id": b.id,
         "share_partner_id": b_partner.id,
         "partner_swap_id": b_swap.id,
+    }
+
+
+# --- work (issue 13): jobs with sign-ups of A and B, a past job B worked, hours required ------
+
+
+def _community_work_world(
+    farm: Any, a: Any, b: Any, b_share: Any, users: dict[str, Any]
+) -> dict[str, int]:
+    """The farm's rate and hours, a job B signed up for (A's page offers its sign-up), one
+    A signed up for (A's cancel form), a flexible task, a past job B worked (its attendance
+    form); returns B's job and sign-up and a share type for the settings' row forms."""
+    from csa.core.clock import utcnow
+    from csa.models import (
+        WorkJob,
+        WorkRequirement,
+        WorkSettings,
+        WorkSignup,
+        WorkSignupState,
+    )
+
+    now = utcnow().replace(second=0, microsecond=0)
+    db.session.add(
+        WorkSettings(buyout_rate_cents=2000, currency="EUR", call_days_before=5, reminder_hours=48)
+    )
+    db.session.add_all(
+        [
+            WorkRequirement(share_type_id=farm.full.id, minutes=600),
+            WorkRequirement(share_type_id=b_share.id, minutes=600),
+        ]
+    )
+
+    def job(title: str, days: int, slots: int, taken: int) -> Any:
+        start = now + timedelta(days=days)
+        row = WorkJob(
+            title=title,
+            description="Bring gloves.",
+            place="Field 3",
+            starts_at=start,
+            ends_at=start + timedelta(hours=3),
+            slots=slots,
+            taken=taken,
+            minutes=180,
+            created_by_id=users["farmer"].id,
+        )
+        db.session.add(row)
+        return row
+
+    weeding = job("Weeding the carrots", 10, 3, 1)
+    harvest = job("Harvest help", 12, 2, 1)
+    past = job("Planting garlic", -3, 4, 1)
+    fence = WorkJob(
+        title="Mend the fence",
+        place="North field",
+        due_on=(now + timedelta(days=20)).date(),
+        slots=2,
+        taken=0,
+        minutes=120,
+    )
+    db.session.add(fence)
+    db.session.flush()
+    theirs = WorkSignup(job_id=weeding.id, membership_id=b.id, state=WorkSignupState.SIGNED)
+    db.session.add_all(
+        [
+            theirs,
+            WorkSignup(job_id=harvest.id, membership_id=a.id, state=WorkSignupState.SIGNED),
+            WorkSignup(job_id=past.id, membership_id=b.id, state=WorkSignupState.DONE, minutes=240),
+        ]
+    )
+    db.session.commit()
+    return {
+        "work_job_id": weeding.id,
+        "work_signup_id": theirs.id,
+        "work_share_type_id": farm.full.id,
     }

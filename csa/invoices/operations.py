@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from csa.core.banking import format_iban, payment_reference
 from csa.errors import FieldError
 from csa.extensions import db
+from csa.invoices.charges import claim_all, pending_charges
 from csa.invoices.numbering import number_for, take_seq
 from csa.invoices.plans import Instalment, due_on_issue, instalments
 from csa.models import (
@@ -156,6 +157,8 @@ def issue_invoice(
     member = membership.member
     with force_locale(member.locale):
         line = share_line(membership, instalment.number, count)
+        # What other features bill with it (work hours bought out): csa/invoices/charges.py.
+        charges = pending_charges(membership, profile.currency)
     invoice = _issue(
         InvoiceKind.INVOICE,
         membership=membership,
@@ -164,11 +167,12 @@ def issue_invoice(
         buyer_address=member.address,
         issued_on=issued_on,
         due_on=due_on_issue(instalment.due, issued_on),
-        lines=[(line, instalment.amount_cents)],
+        lines=[(line, instalment.amount_cents), *((c.text, c.amount_cents) for c in charges)],
         currency=profile.currency,
         seller=profile,
         instalment=instalment.number,
     )
+    claim_all(charges, invoice)
     if notify:
         tell_household(invoice, profile)
     return invoice

@@ -36,6 +36,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from csa.core.clock import utcnow
 from csa.core.names import surname
+from csa.core.offers import OfferState as ShareOfferState
+from csa.core.offers import SwapState
+from csa.core.offers import Target as OfferTarget
 from csa.core.schedule import Rhythm
 from csa.extensions import Base, db
 
@@ -1395,3 +1398,61 @@ class SheetRefresh(Model):
 
     round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), primary_key=True)
     requested_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+# --- offers (issue 13) ---
+
+FRIEND_NAME_MAX = 100  # the friend named on an offered share; the form checks it
+
+
+class ShareOffer(Model):
+    """A member's share of one round offered to its site, a named friend or the food-sharing
+    partner (csa/offers). The rules and states are csa/core/offers.py; accepting is one
+    conditional UPDATE on the open state, so of two members accepting at once one wins.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
+    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), index=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("pickup_site.id"))  # the site that day
+    target: Mapped[OfferTarget] = mapped_column(_enum(OfferTarget, "share_offer_target"))
+    state: Mapped[ShareOfferState] = mapped_column(
+        _enum(ShareOfferState, "share_offer_state"), default=ShareOfferState.OPEN
+    )
+    friend_name: Mapped[str] = mapped_column(String(FRIEND_NAME_MAX), default="")
+    accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("membership.id"))
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    round: Mapped[Round] = relationship()
+    membership: Mapped[Membership] = relationship(foreign_keys=[membership_id])
+    accepted_by: Mapped[Membership | None] = relationship(foreign_keys=[accepted_by_id])
+    site: Mapped[PickupSite] = relationship()
+
+
+class Swap(Model):
+    """"My kohlrabi for your beetroot": one crop of a member's share for another crop of
+    someone's at the same site in one round. Between members only: the allocations (and
+    with them the fairness ledger) stay as split; the pickup list says who hands what."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("pickup_site.id"))
+    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), index=True)
+    gives_crop_id: Mapped[int] = mapped_column(ForeignKey("crop.id"))
+    wants_crop_id: Mapped[int] = mapped_column(ForeignKey("crop.id"))
+    state: Mapped[SwapState] = mapped_column(
+        _enum(SwapState, "swap_state"), default=SwapState.OPEN
+    )
+    accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("membership.id"))
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    round: Mapped[Round] = relationship()
+    site: Mapped[PickupSite] = relationship()
+    membership: Mapped[Membership] = relationship(foreign_keys=[membership_id])
+    accepted_by: Mapped[Membership | None] = relationship(foreign_keys=[accepted_by_id])
+    gives_crop: Mapped[Crop] = relationship(foreign_keys=[gives_crop_id])
+    wants_crop: Mapped[Crop] = relationship(foreign_keys=[wants_crop_id])

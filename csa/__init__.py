@@ -187,6 +187,7 @@ def register_blueprints(app: Flask) -> None:
     from csa.invoices.views import bp as invoices_bp
     from csa.main.views import bp as main_bp
     from csa.money.views import bp as money_bp
+    from csa.offers.views import bp as offers_bp
     from csa.payments.views import bp as payments_bp
     from csa.privacy.views import bp as privacy_bp
     from csa.register.views import bp as register_bp
@@ -222,6 +223,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(reminders_bp, url_prefix="/reminders")
     app.register_blueprint(payments_bp, url_prefix="/payments")
     app.register_blueprint(community_bp, url_prefix="/community")
+    app.register_blueprint(offers_bp, url_prefix="/offers")
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -1432,7 +1432,7 @@ class ShareOffer(Model):
 
 
 class Swap(Model):
-    """"My kohlrabi for your beetroot": one crop of a member's share for another crop of
+    """ "My kohlrabi for your beetroot": one crop of a member's share for another crop of
     someone's at the same site in one round. Between members only: the allocations (and
     with them the fairness ledger) stay as split; the pickup list says who hands what."""
 
@@ -1442,9 +1442,7 @@ class Swap(Model):
     membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), index=True)
     gives_crop_id: Mapped[int] = mapped_column(ForeignKey("crop.id"))
     wants_crop_id: Mapped[int] = mapped_column(ForeignKey("crop.id"))
-    state: Mapped[SwapState] = mapped_column(
-        _enum(SwapState, "swap_state"), default=SwapState.OPEN
-    )
+    state: Mapped[SwapState] = mapped_column(_enum(SwapState, "swap_state"), default=SwapState.OPEN)
     accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("membership.id"))
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -294,6 +294,7 @@ def build_world(make_user: Any) -> World:
     ids.update(_money_invoices_world(farm, a, b))
     ids |= _money_sepa_world(a, b, users, today)
     ids.update(_money_payments_world(b.member, users["coordinator"]))
+    ids.update(_community_offers_world(farm, a, b, open_))
     return World(
         ids,
         {k: u.email for k, u in users.items()},
@@ -589,3 +590,71 @@ def fill_rule(rule: Any, world: World, day: date | None = None) -> str:
     path = re.sub(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>", value, rule.rule)
     ids = world.ids
     return f"{path}?membership={ids['membership_id']}&member={ids['member_id']}"
+
+
+# --- offers (issue 13): the two Tuesdays after the open round, with posts on their boards ---
+
+
+def _community_offers_world(farm: Any, a: Any, b: Any, open_round: Any) -> dict[str, int]:
+    """The two Tuesdays after the open round (A's share is on hold in the open one): in the
+    first A offers its share to the site and has a swap posted; in the second A has its
+    share free to offer or swap, a neighbour offers hers to the site, and B (the victim)
+    offers its share to a friend and a swap A could accept. A sees B's swap without B's
+    name; the walk finds every form of the board on A's page. Return the ids of B's offer
+    and B's swap."""
+    from csa.core.offers import OfferState, SwapState, Target
+    from csa.models import HarvestEntry, Round, ShareOffer, Swap
+    from tests.factories import add_member
+
+    neighbour = add_member(farm, name="Cora Neighbour", email="cora-n@example.org")
+    rounds = [Round(date=open_round.date + timedelta(weeks=w)) for w in (1, 2)]
+    db.session.add_all(rounds)
+    db.session.flush()
+    for r in rounds:
+        db.session.add_all(
+            [
+                HarvestEntry(round=r, crop=farm.tomatoes, quantity_milli=5_000),
+                HarvestEntry(round=r, crop=farm.pumpkins, quantity_milli=6_000),
+            ]
+        )
+    first, second = rounds
+    tue = farm.tuesday.id
+
+    def offer(membership: Any, r: Any, target: Target, state: OfferState, friend: str = "") -> Any:
+        row = ShareOffer(
+            round_id=r.id,
+            membership_id=membership.id,
+            site_id=tue,
+            target=target,
+            state=state,
+            friend_name=friend,
+        )
+        db.session.add(row)
+        return row
+
+    def swap(membership: Any, r: Any, gives: Any, wants: Any) -> Any:
+        row = Swap(
+            round_id=r.id,
+            site_id=tue,
+            membership_id=membership.id,
+            gives_crop_id=gives.id,
+            wants_crop_id=wants.id,
+            state=SwapState.OPEN,
+        )
+        db.session.add(row)
+        return row
+
+    offer(a, first, Target.SITE, OfferState.OPEN)
+    swap(a, first, farm.pumpkins, farm.tomatoes)
+    # Hidden by a coordinator, so the staff list offers "show again" beside "hide".
+    offer(neighbour, first, Target.FRIEND, OfferState.ACCEPTED, "Hidden Friend").hidden = True
+    swap(neighbour, first, farm.tomatoes, farm.pumpkins).hidden = True
+    offer(neighbour, second, Target.SITE, OfferState.OPEN)
+    b_offer = offer(b, second, Target.FRIEND, OfferState.ACCEPTED, "Ola Friend")
+    # B's swap is hidden: A, who could give the pumpkins, neither sees nor takes it (taking
+    # it would rightly tell A who offered it); the neighbour's is the one A may accept.
+    b_swap = swap(b, second, farm.tomatoes, farm.pumpkins)
+    b_swap.hidden = True
+    swap(neighbour, second, farm.tomatoes, farm.pumpkins)
+    db.session.commit()
+    return {"share_offer_id": b_offer.id, "swap_id": b_swap.id}

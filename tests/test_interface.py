@@ -46,7 +46,16 @@ def test_form_fields_name_only_the_help_that_is_there(client):
         (Role.FARMER, ["Record harvest", "Rounds", "Calendar"]),
         (
             Role.COORDINATOR,
-            ["Record harvest", "Rounds", "Calendar", "Register", "Sign-ups", "Money", "Farm setup"],
+            [
+                "Record harvest",
+                "Rounds",
+                "Calendar",
+                "Register",
+                "Sign-ups",
+                "Money",
+                "Community",
+                "Farm setup",
+            ],
         ),
         # Admin may open every page, but "My share" needs a household it does not have.
         (
@@ -58,6 +67,7 @@ def test_form_fields_name_only_the_help_that_is_there(client):
                 "Register",
                 "Sign-ups",
                 "Money",
+                "Community",
                 "Farm setup",
                 "Users",
             ],

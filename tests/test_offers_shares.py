@@ -85,6 +85,15 @@ class Place:
         }
         self.coordinator = make_user(Role.COORDINATOR)
 
+    def post_offer(self, client, data, **kw):
+        """Offer a share of the round as the board's form does (its fields carry a prefix)."""
+        named = {f"r{self.round.id}-{k}": v for k, v in data.items()}
+        return client.post(f"/offers/rounds/{self.round.id}/offer", data=named, **kw)
+
+    def post_swap(self, client, data, **kw):
+        named = {f"r{self.round.id}-{k}": v for k, v in data.items()}
+        return client.post(f"/offers/rounds/{self.round.id}/swap", data=named, **kw)
+
     def login(self, client, who: str) -> None:
         client.post("/auth/logout")
         email = self.coordinator.email if who == "coordinator" else self.users[who].email
@@ -131,12 +140,12 @@ def test_offer_accept_and_both_rows_on_the_pickup_list(app, db, client, place, s
     board = client.get("/offers/")
     assert board.status_code == 200
     assert "Offer my share" in board.get_data(as_text=True)
-    done = client.post("/offers/offer", data={"target": "site"}, follow_redirects=True)
+    done = place.post_offer(client, {"target": "site"}, follow_redirects=True)
     assert "Your share is offered to the members of your site." in done.get_data(as_text=True)
     offer = _offer(db, place)
     assert (offer.state, offer.target) == (OfferState.OPEN, Target.SITE)
     # Offered once: a second offer of the same round is refused with a message.
-    again = client.post("/offers/offer", data={"target": "partner"}, follow_redirects=True)
+    again = place.post_offer(client, {"target": "partner"}, follow_redirects=True)
     assert "Your share of this round is offered already." in again.get_data(as_text=True)
 
     # Ben, of the same site, sees it without Anna's name and accepts it.
@@ -182,10 +191,10 @@ def test_offer_accept_and_both_rows_on_the_pickup_list(app, db, client, place, s
 
 def test_a_member_of_another_site_cannot_see_or_accept(app, db, client, place):
     place.login(client, "cleo")
-    client.post("/offers/swap", data={"gives": place.kohlrabi.id, "wants": place.beetroot.id})
+    place.post_swap(client, {"gives": place.kohlrabi.id, "wants": place.beetroot.id})
     swap = db.session.scalars(select(Swap)).one()
     place.login(client, "anna")
-    client.post("/offers/offer", data={"target": "site"})
+    place.post_offer(client, {"target": "site"})
     offer = _offer(db, place)
 
     place.login(client, "tom")
@@ -208,7 +217,7 @@ def test_a_member_of_another_site_cannot_see_or_accept(app, db, client, place):
 
 def test_two_members_accepting_at_once_one_wins(app, db, client, place):
     place.login(client, "anna")
-    client.post("/offers/offer", data={"target": "site"})
+    place.post_offer(client, {"target": "site"})
     offer = _offer(db, place)
     place.login(client, "cleo")
     assert client.post(f"/offers/shares/{offer.id}/accept").status_code == 302
@@ -258,17 +267,17 @@ def test_swap_on_both_rows_and_the_allocations_stay(app, db, client, place):
 
     before = allocations()
     place.login(client, "anna")
-    posted = client.post(
-        "/offers/swap",
-        data={"gives": place.kohlrabi.id, "wants": place.beetroot.id},
+    posted = place.post_swap(
+        client,
+        {"gives": place.kohlrabi.id, "wants": place.beetroot.id},
         follow_redirects=True,
     )
     assert "Your swap is on the board of your site." in posted.get_data(as_text=True)
     swap = db.session.scalars(select(Swap)).one()
     # The same crop both ways, or a crop not in one's share: a message, nothing written.
-    same = client.post(
-        "/offers/swap",
-        data={"gives": place.kohlrabi.id, "wants": place.kohlrabi.id},
+    same = place.post_swap(
+        client,
+        {"gives": place.kohlrabi.id, "wants": place.kohlrabi.id},
         follow_redirects=True,
     )
     assert "Choose two different crops." in same.get_data(as_text=True)
@@ -300,11 +309,11 @@ def test_swap_on_both_rows_and_the_allocations_stay(app, db, client, place):
 
 def test_the_close_job_follows_the_rule_and_is_idempotent(app, db, client, place):
     place.login(client, "cleo")
-    client.post("/offers/swap", data={"gives": place.kohlrabi.id, "wants": place.beetroot.id})
+    place.post_swap(client, {"gives": place.kohlrabi.id, "wants": place.beetroot.id})
     place.login(client, "anna")
-    client.post("/offers/offer", data={"target": "site"})
+    place.post_offer(client, {"target": "site"})
     place.login(client, "ben")
-    client.post("/offers/offer", data={"target": "friend", "friend_name": "Ola"})
+    place.post_offer(client, {"target": "friend", "friend_name": "Ola"})
     offer = _offer(db, place)
     closes = ops.closes_at(place.round, place.farm.tuesday)
 
@@ -339,7 +348,7 @@ def test_the_close_job_follows_the_rule_and_is_idempotent(app, db, client, place
 def test_the_others_rule(app, db, client, place):
     app.config["OFFERS_UNCLAIMED"] = "others"
     place.login(client, "anna")
-    client.post("/offers/offer", data={"target": "site"})
+    place.post_offer(client, {"target": "site"})
     closes = ops.closes_at(place.round, place.farm.tuesday)
     close_offers(closes, JobReport())
     db.session.expire_all()
@@ -349,17 +358,17 @@ def test_the_others_rule(app, db, client, place):
 
 def test_offer_to_friend_and_partner_and_withdraw(app, db, client, place):
     place.login(client, "anna")
-    done = client.post("/offers/offer", data={"target": "friend", "friend_name": "  "})
+    done = place.post_offer(client, {"target": "friend", "friend_name": "  "})
     assert done.status_code == 302
     assert db.session.scalars(select(ShareOffer)).all() == []  # no name: nothing written
-    client.post("/offers/offer", data={"target": "friend", "friend_name": "Ola Nowak"})
+    place.post_offer(client, {"target": "friend", "friend_name": "Ola Nowak"})
     offer = _offer(db, place)
     assert offer.state == OfferState.ACCEPTED
     assert "Collected by Ola Nowak" in _notes(place.round, place.anna.id)
     withdrawn = client.post(f"/offers/shares/{offer.id}/withdraw", follow_redirects=True)
     assert "you collect your share" in withdrawn.get_data(as_text=True)
     assert _notes(place.round, place.anna.id) == ""
-    client.post("/offers/offer", data={"target": "partner"})
+    place.post_offer(client, {"target": "partner"})
     from csa.community.donated import donated_shares
 
     assert [d.reason for d in donated_shares(place.round)] == [
@@ -367,8 +376,8 @@ def test_offer_to_friend_and_partner_and_withdraw(app, db, client, place):
     ]
     # Unknown targets and overlong names are refused by the form.
     place.login(client, "ben")
-    client.post("/offers/offer", data={"target": "nobody"})
-    client.post("/offers/offer", data={"target": "friend", "friend_name": "x" * 101})
+    place.post_offer(client, {"target": "nobody"})
+    place.post_offer(client, {"target": "friend", "friend_name": "x" * 101})
     assert (
         db.session.scalars(select(ShareOffer).where(ShareOffer.membership_id == place.ben.id)).all()
         == []
@@ -379,10 +388,10 @@ def test_posting_is_rate_limited(app, db, client, place):
     app.config["OFFERS_POSTS_PER_HOUR"] = 2
     place.login(client, "anna")
     for _ in range(2):
-        client.post("/offers/swap", data={"gives": place.kohlrabi.id, "wants": place.beetroot.id})
-    third = client.post(
-        "/offers/swap",
-        data={"gives": place.kohlrabi.id, "wants": place.farm.tomatoes.id},
+        place.post_swap(client, {"gives": place.kohlrabi.id, "wants": place.beetroot.id})
+    third = place.post_swap(
+        client,
+        {"gives": place.kohlrabi.id, "wants": place.farm.tomatoes.id},
         follow_redirects=True,
     )
     assert "You posted a lot in the last hour." in third.get_data(as_text=True)
@@ -391,13 +400,13 @@ def test_posting_is_rate_limited(app, db, client, place):
 
 def test_a_coordinator_hides_a_post_and_hostile_text_is_escaped(app, db, client, place):
     place.login(client, "cleo")
-    client.post("/offers/swap", data={"gives": place.kohlrabi.id, "wants": place.beetroot.id})
+    place.post_swap(client, {"gives": place.kohlrabi.id, "wants": place.beetroot.id})
     place.login(client, "anna")
-    client.post("/offers/offer", data={"target": "friend", "friend_name": HOSTILE})
+    place.post_offer(client, {"target": "friend", "friend_name": HOSTILE})
     # Her share is given away: no swap of its contents.
-    refused = client.post(
-        "/offers/swap",
-        data={"gives": place.kohlrabi.id, "wants": place.beetroot.id},
+    refused = place.post_swap(
+        client,
+        {"gives": place.kohlrabi.id, "wants": place.beetroot.id},
         follow_redirects=True,
     )
     assert "no swap of it" in refused.get_data(as_text=True)

@@ -106,22 +106,28 @@ def crops_received(round_: Round, membership: Membership) -> dict[int, Crop]:
     return {s.crop_id: part.crops[s.crop_id] for s in part.received}
 
 
-def board_round(membership: Membership, now: datetime) -> tuple[Round, PickupSite] | None:
-    """The round the board is about: the membership's next round whose pickup at its site
-    has not started (with the site in force that day)."""
+BOARD_ROUNDS = 3  # the coming rounds a member's board shows
+
+
+def board_rounds(membership: Membership, now: datetime) -> list[tuple[Round, PickupSite]]:
+    """The rounds the board is about: the membership's next few rounds whose pickup at its
+    site has not started (each with the site in force that day)."""
     rounds = db.session.scalars(
         select(Round)
         .where(Round.date >= farm_today(now), Round.status.in_(USABLE))
         .order_by(Round.date)
-        .limit(10)
+        .limit(4 * BOARD_ROUNDS)
     )
+    found: list[tuple[Round, PickupSite]] = []
     for round_ in rounds:
         if not membership.active_on(round_.date):
             continue
         site = terms_on(membership, round_).site
         if site.rhythm.serves(round_.schedule_date) and closes_at(round_, site) > now:
-            return round_, site
-    return None
+            found.append((round_, site))
+            if len(found) == BOARD_ROUNDS:
+                break
+    return found
 
 
 def round_crops(round_: Round) -> list[Crop]:

@@ -62,12 +62,15 @@ class Board:
     crops: list[Crop] = field(default_factory=list)  # harvested this round
 
 
-def board(membership: Membership, now: datetime) -> Board | None:
-    """This round's offers and swaps at the membership's site, or None without a round."""
-    found = ops.board_round(membership, now)
-    if found is None:
-        return None
-    round_, site = found
+def boards(membership: Membership, now: datetime) -> list[Board]:
+    """The offers and swaps at the membership's site in each of its coming rounds."""
+    return [
+        board(membership, round_, site, now) for round_, site in ops.board_rounds(membership, now)
+    ]
+
+
+def board(membership: Membership, round_: Round, site: PickupSite, now: datetime) -> Board:
+    """One round's offers and swaps at the membership's site."""
     offers = list(
         db.session.scalars(
             select(ShareOffer)
@@ -134,6 +137,14 @@ def staff_rounds(today: date) -> list[Round]:
             .order_by(Round.date)
         )
     )
+
+
+def rounds_with_posts(round_ids: Collection[int]) -> set[int]:
+    """Which of these rounds have an offer or a swap (the list opens on the next of them)."""
+    ids = list(round_ids)
+    offers = db.session.scalars(select(ShareOffer.round_id).where(ShareOffer.round_id.in_(ids)))
+    swaps = db.session.scalars(select(Swap.round_id).where(Swap.round_id.in_(ids)))
+    return set(offers) | set(swaps)
 
 
 def round_posts(round_: Round) -> tuple[list[ShareOffer], list[Swap]]:

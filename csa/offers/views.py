@@ -24,7 +24,7 @@ from csa.extensions import db
 from csa.models import Crop, Membership, Role, Round, ShareOffer, Swap
 from csa.offers import operations as ops
 from csa.offers import queries
-from csa.offers.forms import TARGET_LABELS, OfferForm, SwapForm
+from csa.offers.forms import OfferForm, SwapForm
 from csa.rounds.lifecycle import farm_today
 from csa.share.notes import add_round_notes
 from csa.share.queries import current_membership, membership_on
@@ -83,8 +83,13 @@ def _membership_for(round_: Round) -> Membership:
     return found
 
 
-def _swap_form(board: queries.Board | None) -> SwapForm:
-    form = SwapForm()
+def _offer_form(round_id: int) -> OfferForm:
+    # One form per round on the page: a prefix keeps the ids and names apart.
+    return OfferForm(prefix=f"r{round_id}")
+
+
+def _swap_form(round_id: int, board: queries.Board | None) -> SwapForm:
+    form = SwapForm(prefix=f"r{round_id}")
     mine = sorted(board.my_crops.values(), key=lambda c: c.name.lower()) if board else []
     form.gives.choices = [SelectChoice(c.id, c.name) for c in mine]
     form.wants.choices = [SelectChoice(c.id, c.name) for c in (board.crops if board else [])]
@@ -101,40 +106,34 @@ def _back() -> ResponseReturnValue:
 @bp.route("/")
 @roles(Role.MEMBER)
 def board() -> ResponseReturnValue:
-    """This round's offered shares and swaps at my site; offer mine, accept another's."""
+    """The offered shares and swaps at my site in my coming rounds; offer mine, accept
+    another's, post a swap."""
     membership = _my_membership()
-    found = queries.board(membership, utcnow()) if membership is not None else None
+    found = queries.boards(membership, utcnow()) if membership is not None else []
     return render_template(
         "offers/board.html",
         community="offers",
         membership=membership,
-        board=found,
-        offer_form=OfferForm(),
-        swap_form=_swap_form(found),
+        boards=[(b, _offer_form(b.round.id), _swap_form(b.round.id, b)) for b in found],
         form=EmptyForm(),
-        target_choices=TARGET_LABELS,
     )
 
 
-@bp.route("/offer", methods=["POST"])
+@bp.route("/rounds/<int:round_id>/offer", methods=["POST"])
 @roles(Role.MEMBER)
-def offer() -> ResponseReturnValue:
-    """Offer my share of this round to my site, a named friend or the partner."""
-    form = OfferForm()
+def offer(round_id: int) -> ResponseReturnValue:
+    """Offer my share of a round to my site, a named friend or the partner."""
+    round_ = db.get_or_404(Round, round_id)
+    membership = _membership_for(round_)
+    form = _offer_form(round_id)
     if not form.validate_on_submit():
         flash_errors(form)
         return _back()
-    membership = _my_membership()
-    now = utcnow()
-    found = ops.board_round(membership, now) if membership is not None else None
-    if membership is None or found is None:
-        flash(_("There is no round to offer a share of."), "error")
-        return _back()
     target = Target(form.target.data)
     try:
-        ops.offer_share(found[0], membership, target, form.friend_name.data or "", now)
+        ops.offer_share(round_, membership, target, form.friend_name.data or "", utcnow())
     except ValidationFailed as exc:
-        refuse(form, exc)
+        refuse(None, exc)
         return _back()
     db.session.commit()
     done = {
@@ -200,27 +199,26 @@ def accept_offer(share_offer_id: int) -> ResponseReturnValue:
     return _back()
 
 
-@bp.route("/swap", methods=["POST"])
+@bp.route("/rounds/<int:round_id>/swap", methods=["POST"])
 @roles(Role.MEMBER)
-def post_swap() -> ResponseReturnValue:
-    """Post "my kohlrabi for your beetroot" on my site's board."""
-    membership = _my_membership()
+def post_swap(round_id: int) -> ResponseReturnValue:
+    """Post "my kohlrabi for your beetroot" on my site's board of a round."""
+    round_ = db.get_or_404(Round, round_id)
+    membership = _membership_for(round_)
     now = utcnow()
-    found = queries.board(membership, now) if membership is not None else None
-    form = _swap_form(found)
+    site = ops.terms_on(membership, round_).site
+    form = _swap_form(round_id, queries.board(membership, round_, site, now))
     if not form.validate_on_submit():
         flash_errors(form)
         return _back()
-    if membership is None or found is None:  # pragma: no cover - no choices without a board
-        abort(404)
     gives = db.session.get(Crop, form.gives.data)
     wants = db.session.get(Crop, form.wants.data)
     if gives is None or wants is None:  # pragma: no cover - the choices are crops
         abort(404)
     try:
-        ops.post_swap(found.round, membership, gives, wants, now)
+        ops.post_swap(round_, membership, gives, wants, now)
     except ValidationFailed as exc:
-        refuse(form, exc)
+        refuse(None, exc)
         return _back()
     db.session.commit()
     flash(_("Your swap is on the board of your site."), "success")
@@ -292,8 +290,11 @@ def index() -> ResponseReturnValue:
     today = farm_today()
     rounds = queries.staff_rounds(today)
     chosen = id_arg("round")
-    round_ = next((r for r in rounds if r.id == chosen), None) or next(
-        (r for r in rounds if r.date >= today), rounds[-1] if rounds else None
+    with_posts = queries.rounds_with_posts([r.id for r in rounds])
+    round_ = (
+        next((r for r in rounds if r.id == chosen), None)
+        or next((r for r in rounds if r.date >= today and r.id in with_posts), None)
+        or next((r for r in rounds if r.date >= today), rounds[-1] if rounds else None)
     )
     offers, swaps = queries.round_posts(round_) if round_ is not None else ([], [])
     return render_template(

@@ -32,6 +32,7 @@ from csa.models import (
     ShareType,
     User,
 )
+from csa.offers.demo import load_demo as load_offers_demo
 from csa.rounds.lifecycle import farm_today
 
 DEMO_PASSWORD = "harvest-demo"  # noqa: S105 - published demo password, demo data only
@@ -263,6 +264,7 @@ def load_demo(today: date | None = None) -> str:
     _load_holds(today, memberships)
     _load_changes(today, memberships, [t for t in types if isinstance(t, ShareType)])
     money = _load_money(today, season, memberships)
+    load_offers_demo(today, memberships)
     return (
         f"Demo farm loaded: season {start}..{end}, {len(memberships)} memberships, "
         f"{len(sites)} sites, {len(CROPS)} crops, {locked} locked rounds, "

@@ -440,3 +440,20 @@ def test_a_coordinator_hides_a_post_and_hostile_text_is_escaped(app, db, client,
     client.post(f"/offers/swaps/{swap.id}/show")
     db.session.expire_all()
     assert not db.session.get(Swap, swap.id).hidden
+
+
+def test_the_demo_has_an_offered_share_an_open_swap_and_an_accepted_one(app, db):
+    from csa.demo import load_demo
+
+    load_demo()
+    db.session.commit()
+    offers = db.session.scalars(select(ShareOffer)).all()
+    swaps = db.session.scalars(select(Swap)).all()
+    assert any(o.target == Target.SITE and o.state == OfferState.OPEN for o in offers)
+    assert {s.state for s in swaps} == {SwapState.OPEN, SwapState.ACCEPTED}
+    # All at the demo member's site, whose board shows them.
+    from csa.models import User
+
+    member = db.session.scalars(select(User).where(User.email == "member@demo.farm")).one()
+    site_ids = {o.site_id for o in offers} | {s.site_id for s in swaps}
+    assert site_ids == {member.member.memberships[0].site_id}

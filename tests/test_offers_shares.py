@@ -457,3 +457,23 @@ def test_the_demo_has_an_offered_share_an_open_swap_and_an_accepted_one(app, db)
     member = db.session.scalars(select(User).where(User.email == "member@demo.farm")).one()
     site_ids = {o.site_id for o in offers} | {s.site_id for s in swaps}
     assert site_ids == {member.member.memberships[0].site_id}
+
+
+def test_the_households_download_has_its_offers_and_anonymising_drops_friends(
+    app, db, client, place
+):
+    from csa.privacy.export import gather
+    from csa.privacy.operations import SCRUBBERS, Personal
+
+    place.login(client, "anna")
+    place.post_offer(client, {"target": "friend", "friend_name": "Ola Nowak"})
+    place.login(client, "ben")
+    place.post_swap(client, {"gives": place.kohlrabi.id, "wants": place.beetroot.id})
+    rows = gather(place.anna.member)["offers_and_swaps"]
+    assert [(r["kind"], r["friend_name"]) for r in rows] == [("offered share", "Ola Nowak")]
+    assert [r["gives"] for r in gather(place.ben.member)["offers_and_swaps"]] == ["Kohlrabi"]
+    for scrub in SCRUBBERS:
+        if scrub.__name__ == "_scrub_offers":
+            scrub(place.anna.member, Personal("Anna Offering", frozenset()))
+    db.session.commit()
+    assert _offer(db, place).friend_name == ""

@@ -23,6 +23,7 @@ from csa.errors import ValidationFailed
 from csa.extensions import db
 from csa.models import Crop, Membership, Role, Round, ShareOffer, Swap
 from csa.offers import operations as ops
+from csa.offers import privacy as _privacy  # noqa: F401 - registers the download and scrubber
 from csa.offers import queries
 from csa.offers.forms import OfferForm, SwapForm
 from csa.rounds.lifecycle import farm_today

@@ -477,3 +477,19 @@ def test_the_households_download_has_its_offers_and_anonymising_drops_friends(
             scrub(place.anna.member, Personal("Anna Offering", frozenset()))
     db.session.commit()
     assert _offer(db, place).friend_name == ""
+
+
+def test_a_cancelled_rounds_offers_are_withdrawn_not_donated(app, db, client, place):
+    from csa.rounds.lifecycle import cancel_round
+
+    place.login(client, "anna")
+    place.post_offer(client, {"target": "site"})
+    cancel_round(place.round, "hail", None)
+    db.session.commit()
+    report = JobReport()
+    close_offers(utcnow(), report)
+    assert report.notes == ["offers and swaps closed: 1"]
+    db.session.expire_all()
+    assert _offer(db, place).state == OfferState.WITHDRAWN
+    close_offers(utcnow(), report)
+    assert report.notes == ["offers and swaps closed: 1"]  # the second run added nothing

@@ -10,11 +10,12 @@ pickup lists to be printed again (`request_refresh`).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from csa.changes.terms import InForce, in_force_one
 from csa.core.offers import (
@@ -243,6 +244,8 @@ def accept_offer(offer: ShareOffer, acceptor: Membership, now: datetime) -> None
             acceptor_site_id=terms_on(acceptor, round_).site_id,
         )
     )
+    if not acceptor.active_on(round_.date):
+        _refuse(Refusal.NOT_IN_ROUND)
     won = changed_rows(
         update(ShareOffer)
         .where(
@@ -266,30 +269,42 @@ def accept_offer(offer: ShareOffer, acceptor: Membership, now: datetime) -> None
     )
 
 
+def _due(model: Any, now: datetime) -> list[Any]:
+    """Open posts of rounds that may have closed: up to today (the pickup may have
+    started), or not usable any more (cancelled). Later rounds cannot have started."""
+    return list(
+        db.session.scalars(
+            select(model)
+            .join(Round, Round.id == model.round_id)
+            .where(
+                model.state == "open",
+                or_(Round.date <= farm_today(now), Round.status.not_in(USABLE)),
+            )
+            .order_by(model.id)
+        )
+    )
+
+
 def close_due(now: datetime) -> int:
     """Close every open offer and swap whose pickup has started, per the farm's rule for
-    offers nobody took. Idempotent: a closed post is no longer open, and each UPDATE names
-    the open state, so a second run (or a second process) changes nothing."""
+    offers nobody took; the open posts of a cancelled round are withdrawn (there is
+    nothing to collect). Idempotent: each UPDATE names the open state, so a second run
+    (or a second process) changes nothing."""
     rule = unclaimed_state(str(current_app.config["OFFERS_UNCLAIMED"]))
     closed = 0
-    open_offers = db.session.scalars(
-        select(ShareOffer).where(ShareOffer.state == OfferState.OPEN).order_by(ShareOffer.id)
-    ).all()
     touched: dict[int, Round] = {}
-    for offer in open_offers:
+    for offer in _due(ShareOffer, now):
         if not moment(offer.round, offer.site, now).closed:
             continue
+        cancelled = offer.round.status == RoundStatus.CANCELLED
         closed += changed_rows(
             update(ShareOffer)
             .where(ShareOffer.id == offer.id, ShareOffer.state == OfferState.OPEN)
-            .values(state=rule, decided_at=now)
+            .values(state=OfferState.WITHDRAWN if cancelled else rule, decided_at=now)
             .execution_options(synchronize_session=False)
         )
         touched[offer.round_id] = offer.round
-    open_swaps = db.session.scalars(
-        select(Swap).where(Swap.state == SwapState.OPEN).order_by(Swap.id)
-    ).all()
-    for swap in open_swaps:
+    for swap in _due(Swap, now):
         if not moment(swap.round, swap.site, now).closed:
             continue
         closed += changed_rows(

@@ -39,6 +39,8 @@ def _offers(member: Member) -> tuple[str, list[Row]]:
             "state": o.state,
             # Another household's friend is not ours to hand out.
             "friend_name": o.friend_name if o.membership_id in ids else "",
+            "gives": "",
+            "wants": "",
             "created_at": o.created_at,
         }
         for o in offers
@@ -48,9 +50,11 @@ def _offers(member: Member) -> tuple[str, list[Row]]:
             "kind": "swap",
             "round_date": s.round.date,
             "offered_by_us": s.membership_id in ids,
+            "target": "",
+            "state": s.state,
+            "friend_name": "",
             "gives": s.gives_crop.name,
             "wants": s.wants_crop.name,
-            "state": s.state,
             "created_at": s.created_at,
         }
         for s in swaps

@@ -29,6 +29,7 @@ from sqlalchemy import (
     event,
     false,
     select,
+    text,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -1403,6 +1404,8 @@ class SheetRefresh(Model):
 # --- offers (issue 13) ---
 
 FRIEND_NAME_MAX = 100  # the friend named on an offered share; the form checks it
+# The states of an offer that still stands (csa/core/offers.py LIVE_OFFER_STATES).
+_LIVE_OFFER = "state IN ('open', 'accepted', 'donated')"
 
 
 class ShareOffer(Model):
@@ -1429,6 +1432,18 @@ class ShareOffer(Model):
     membership: Mapped[Membership] = relationship(foreign_keys=[membership_id])
     accepted_by: Mapped[Membership | None] = relationship(foreign_keys=[accepted_by_id])
     site: Mapped[PickupSite] = relationship()
+
+    # One offer that still stands per membership and round, even for two clicks at once.
+    __table_args__ = (
+        Index(
+            "uq_share_offer_live",
+            "round_id",
+            "membership_id",
+            unique=True,
+            sqlite_where=text(_LIVE_OFFER),
+            postgresql_where=text(_LIVE_OFFER),
+        ),
+    )
 
 
 class Swap(Model):

@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 import pytest
 
 from csa.core.offers import (
+    LIVE_OFFER_STATES,
     Moment,
     OfferState,
     Refusal,
@@ -160,3 +161,9 @@ def test_accepting_a_swap_needs_the_crop_wanted_in_ones_own_share():
     assert _swap(state=SwapState.ACCEPTED) == Refusal.TAKEN
     assert _swap(AT) == Refusal.CLOSED
     assert _swap(acceptor_share_offered=True) == Refusal.SHARE_OFFERED
+
+
+def test_the_models_live_states_are_the_rules():
+    from csa.models import _LIVE_OFFER
+
+    assert "state IN ({})".format(", ".join(f"'{s}'" for s in LIVE_OFFER_STATES)) == _LIVE_OFFER

@@ -493,3 +493,28 @@ def test_a_cancelled_rounds_offers_are_withdrawn_not_donated(app, db, client, pl
     assert _offer(db, place).state == OfferState.WITHDRAWN
     close_offers(utcnow(), report)
     assert report.notes == ["offers and swaps closed: 1"]  # the second run added nothing
+
+
+def test_two_clicks_at_once_make_one_offer(app, db, client, place):
+    """The rule reads the live offer first; two requests at once both pass that read, and
+    the unique index on live offers lets only one row in."""
+    from sqlalchemy.exc import IntegrityError
+
+    place.login(client, "anna")
+    place.post_offer(client, {"target": "site"})
+    twin = ShareOffer(
+        round_id=place.round.id,
+        membership_id=place.anna.id,
+        site_id=place.farm.tuesday.id,
+        target=Target.PARTNER,
+        state=OfferState.DONATED,
+    )
+    db.session.add(twin)
+    with pytest.raises(IntegrityError):
+        db.session.flush()
+    db.session.rollback()
+    # A withdrawn offer stands no more: a new one may follow it.
+    client.post(f"/offers/shares/{_offer(db, place).id}/withdraw")
+    place.post_offer(client, {"target": "partner"})
+    states = sorted(o.state for o in db.session.scalars(select(ShareOffer).order_by(ShareOffer.id)))
+    assert states == sorted([OfferState.WITHDRAWN, OfferState.DONATED])

@@ -16,6 +16,7 @@ from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from csa.changes.terms import InForce, in_force_one
 from csa.core.offers import (
@@ -209,7 +210,12 @@ def offer_share(
         decided_at=None if target == Target.SITE else now,
     )
     db.session.add(offer)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # Another request of the household offered the share a moment ago (the unique
+        # index on live offers); the view rolls back and says so.
+        _refuse(Refusal.ALREADY_OFFERED)
     request_refresh(round_)
     return offer
 

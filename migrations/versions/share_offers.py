@@ -59,6 +59,15 @@ def upgrade():
     )
     op.create_index(op.f("ix_share_offer_membership_id"), "share_offer", ["membership_id"])
     op.create_index(op.f("ix_share_offer_round_id"), "share_offer", ["round_id"])
+    live = sa.text("state IN ('open', 'accepted', 'donated')")
+    op.create_index(
+        "uq_share_offer_live",
+        "share_offer",
+        ["round_id", "membership_id"],
+        unique=True,
+        sqlite_where=live,
+        postgresql_where=live,
+    )
     op.create_table(
         "swap",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -96,6 +105,7 @@ def downgrade():
     op.drop_index(op.f("ix_swap_round_id"), table_name="swap")
     op.drop_index(op.f("ix_swap_membership_id"), table_name="swap")
     op.drop_table("swap")
+    op.drop_index("uq_share_offer_live", table_name="share_offer")
     op.drop_index(op.f("ix_share_offer_round_id"), table_name="share_offer")
     op.drop_index(op.f("ix_share_offer_membership_id"), table_name="share_offer")
     op.drop_table("share_offer")

@@ -189,6 +189,7 @@ def register_blueprints(app: Flask) -> None:
     from csa.main.views import bp as main_bp
     from csa.messages.views import bp as messages_bp
     from csa.money.views import bp as money_bp
+    from csa.offers.views import bp as offers_bp
     from csa.partners.views import bp as partners_bp
     from csa.payments.views import bp as payments_bp
     from csa.privacy.views import bp as privacy_bp
@@ -228,8 +229,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(community_bp, url_prefix="/community")
     app.register_blueprint(messages_bp, url_prefix="/messages")
     app.register_blueprint(donations_bp, url_prefix="/donations")
-    app.register_blueprint(partners_bp, url_prefix="/partners")
     app.register_blueprint(work_bp, url_prefix="/work")
+    app.register_blueprint(offers_bp, url_prefix="/offers")
+    app.register_blueprint(partners_bp, url_prefix="/partners")
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -65,6 +65,11 @@ class Config:
     # A free place offered to the next household on a site's waiting list (csa/waitlist/)
     # waits this many days for its answer, then goes to the next household.
     OFFER_EXPIRY_DAYS = 5
+    # Offered shares and swaps (csa/offers/): a share offered to the site that nobody took
+    # by the pickup is "donate"d to the food-sharing partner or left for the "others" at the
+    # depot; a household posts at most OFFERS_POSTS_PER_HOUR offers and swaps an hour.
+    OFFERS_UNCLAIMED = "donate"
+    OFFERS_POSTS_PER_HOUR = 10
     # Renewals (csa/renewal/): invitations into the next season go out this many weeks
     # before a season's last day; each may be answered for RENEWAL_ANSWER_DAYS (never on or
     # after the next season's first day), with one reminder this many days before the deadline.

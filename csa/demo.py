@@ -34,6 +34,7 @@ from csa.models import (
     ShareType,
     User,
 )
+from csa.offers.demo import load_demo as load_offers_demo
 from csa.partners import demo as partners_demo
 from csa.rounds.lifecycle import farm_today
 
@@ -268,8 +269,9 @@ def load_demo(today: date | None = None) -> str:
     money = _load_money(today, season, memberships)
     money += "; " + load_demo_messages(today)
     load_demo_donations(today, season, memberships)
-    partners_demo.load_demo(today, memberships, DEMO_PASSWORD)
     money += "; " + _work_demo(today, season, memberships)
+    load_offers_demo(today, memberships)
+    partners_demo.load_demo(today, memberships, DEMO_PASSWORD)
     return (
         f"Demo farm loaded: season {start}..{end}, {len(memberships)} memberships, "
         f"{len(sites)} sites, {len(CROPS)} crops, {locked} locked rounds, "

@@ -262,6 +262,23 @@ def work_notices(now: datetime, report: JobReport) -> None:
         report.notes.append(str(done))
 
 
+def close_offers(now: datetime, report: JobReport) -> None:
+    """Close the offered shares and swaps whose pickup has started (csa/offers): an offer
+    nobody took follows the farm's rule (OFFERS_UNCLAIMED). One commit; a closed post is
+    no longer open, so a second run does nothing."""
+    from csa.offers.operations import close_due
+
+    try:
+        closed = close_due(now)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("closing offers and swaps failed; the next run retries")
+        return
+    if closed:
+        report.notes.append(f"offers and swaps closed: {closed}")
+
+
 def refresh_sheets(report: JobReport) -> None:
     """Make again the sheets of locked rounds whose printed notes changed after the lock
     (csa/sheets/annotations.py): one commit per round; nothing asked, nothing done."""
@@ -349,6 +366,7 @@ def run_due_jobs(now: datetime | None = None, holder: str = HOLDER) -> JobReport
     send_reminders(now, report)
     mail_donation_sheets(report)
     work_notices(now, report)
+    close_offers(now, report)
     refresh_sheets(report)
     deliver_mail(report)
     close_past_rounds(now, report)

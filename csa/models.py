@@ -29,6 +29,7 @@ from sqlalchemy import (
     event,
     false,
     select,
+    text,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -36,6 +37,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from csa.core.clock import utcnow
 from csa.core.names import surname
+from csa.core.offers import OfferState as ShareOfferState
+from csa.core.offers import SwapState
+from csa.core.offers import Target as OfferTarget
 from csa.core.schedule import Rhythm
 from csa.extensions import Base, db
 
@@ -1556,107 +1560,6 @@ class DonationNotice(Model):
     __table_args__ = (UniqueConstraint("round_id", "partner_id", name="uq_donation_notice"),)
 
 
-# --- partners (issue 13) ---
-
-
-class PartnerPattern(enum.StrEnum):
-    ALTERNATE = "alternate"  # take turns over the rounds held (csa/core/partners.py)
-    PLAN = "plan"  # the households' own plan; turns where it names nobody
-
-
-class PartnerSwapState(enum.StrEnum):
-    PROPOSED = "proposed"
-    ACCEPTED = "accepted"
-    DECLINED = "declined"
-    WITHDRAWN = "withdrawn"
-
-
-class SharePartner(Model):
-    """A household that shares another household's membership (csa/partners).
-
-    The membership's own household is not a row: it is first in the turns, the partners
-    follow by `position`. A partner sees the shared rounds on its Share partners page and
-    in its calendar feed; My share stays the membership household's.
-    """
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), index=True)
-    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), index=True)
-    position: Mapped[int] = mapped_column(Integer, default=1)
-    joined: Mapped[date] = mapped_column(Date)
-    added_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-
-    membership: Mapped[Membership] = relationship()
-    member: Mapped[Member] = relationship()
-
-    __table_args__ = (
-        UniqueConstraint("membership_id", "member_id", name="uq_share_partner_member"),
-        CheckConstraint("position > 0", name="position_positive"),
-    )
-
-
-class PartnerSetting(Model):
-    """How a shared membership's households divide the rounds: turns or their plan.
-
-    `since` is the first day the turns count from: the day the partners last changed, so a
-    household joining in the middle of the season starts with a fair turn.
-    """
-
-    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), primary_key=True)
-    pattern: Mapped[PartnerPattern] = mapped_column(
-        _enum(PartnerPattern, "partner_pattern"), default=PartnerPattern.ALTERNATE
-    )
-    since: Mapped[date] = mapped_column(Date)
-    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
-
-
-class PartnerPlanEntry(Model):
-    """One round of a shared membership's plan: which household collects it.
-
-    Keyed by the round (not its date) so a moved round keeps its entry, as a hold does.
-    """
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), index=True)
-    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"))
-    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
-    set_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
-    set_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-
-    __table_args__ = (UniqueConstraint("membership_id", "round_id", name="uq_partner_plan_round"),)
-
-
-class PartnerSwap(Model):
-    """One household offers another a round it collects (for one of the other's, or for
-    nothing); once the other accepts, `round_a` is the other's and `round_b` the offerer's."""
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), index=True)
-    round_a_id: Mapped[int] = mapped_column(ForeignKey("round.id"))
-    round_b_id: Mapped[int | None] = mapped_column(ForeignKey("round.id"))
-    by_member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
-    with_member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
-    state: Mapped[PartnerSwapState] = mapped_column(
-        _enum(PartnerSwapState, "partner_swap_state"), default=PartnerSwapState.PROPOSED
-    )
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
-    answered_at: Mapped[datetime | None] = mapped_column(DateTime)
-    answered_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
-
-    round_a: Mapped[Round] = relationship(foreign_keys=[round_a_id])
-    round_b: Mapped[Round | None] = relationship(foreign_keys=[round_b_id])
-    by_member: Mapped[Member] = relationship(foreign_keys=[by_member_id])
-    with_member: Mapped[Member] = relationship(foreign_keys=[with_member_id])
-
-    __table_args__ = (
-        CheckConstraint("by_member_id <> with_member_id", name="two_households"),
-        CheckConstraint("round_b_id IS NULL OR round_b_id <> round_a_id", name="two_rounds"),
-    )
-
-
 # --- work (issue 13) ---
 
 WORK_TITLE_MAX = 120
@@ -1809,4 +1712,175 @@ class WorkBuyout(Model):
     __table_args__ = (
         CheckConstraint("minutes > 0", name="minutes_positive"),
         CheckConstraint("amount_cents >= 0", name="amount_positive"),
+    )
+
+
+# --- offers (issue 13) ---
+
+FRIEND_NAME_MAX = 100  # the friend named on an offered share; the form checks it
+# The states of an offer that still stands (csa/core/offers.py LIVE_OFFER_STATES).
+_LIVE_OFFER = "state IN ('open', 'accepted', 'donated')"
+
+
+class ShareOffer(Model):
+    """A member's share of one round offered to its site, a named friend or the food-sharing
+    partner (csa/offers). The rules and states are csa/core/offers.py; accepting is one
+    conditional UPDATE on the open state, so of two members accepting at once one wins.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
+    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), index=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("pickup_site.id"))  # the site that day
+    target: Mapped[OfferTarget] = mapped_column(_enum(OfferTarget, "share_offer_target"))
+    state: Mapped[ShareOfferState] = mapped_column(
+        _enum(ShareOfferState, "share_offer_state"), default=ShareOfferState.OPEN
+    )
+    friend_name: Mapped[str] = mapped_column(String(FRIEND_NAME_MAX), default="")
+    accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("membership.id"))
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    round: Mapped[Round] = relationship()
+    membership: Mapped[Membership] = relationship(foreign_keys=[membership_id])
+    accepted_by: Mapped[Membership | None] = relationship(foreign_keys=[accepted_by_id])
+    site: Mapped[PickupSite] = relationship()
+
+    # One offer that still stands per membership and round, even for two clicks at once.
+    __table_args__ = (
+        Index(
+            "uq_share_offer_live",
+            "round_id",
+            "membership_id",
+            unique=True,
+            sqlite_where=text(_LIVE_OFFER),
+            postgresql_where=text(_LIVE_OFFER),
+        ),
+    )
+
+
+class Swap(Model):
+    """ "My kohlrabi for your beetroot": one crop of a member's share for another crop of
+    someone's at the same site in one round. Between members only: the allocations (and
+    with them the fairness ledger) stay as split; the pickup list says who hands what."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"), index=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("pickup_site.id"))
+    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), index=True)
+    gives_crop_id: Mapped[int] = mapped_column(ForeignKey("crop.id"))
+    wants_crop_id: Mapped[int] = mapped_column(ForeignKey("crop.id"))
+    state: Mapped[SwapState] = mapped_column(_enum(SwapState, "swap_state"), default=SwapState.OPEN)
+    accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("membership.id"))
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    round: Mapped[Round] = relationship()
+    site: Mapped[PickupSite] = relationship()
+    membership: Mapped[Membership] = relationship(foreign_keys=[membership_id])
+    accepted_by: Mapped[Membership | None] = relationship(foreign_keys=[accepted_by_id])
+    gives_crop: Mapped[Crop] = relationship(foreign_keys=[gives_crop_id])
+    wants_crop: Mapped[Crop] = relationship(foreign_keys=[wants_crop_id])
+
+
+# --- partners (issue 13) ---
+
+
+class PartnerPattern(enum.StrEnum):
+    ALTERNATE = "alternate"  # take turns over the rounds held (csa/core/partners.py)
+    PLAN = "plan"  # the households' own plan; turns where it names nobody
+
+
+class PartnerSwapState(enum.StrEnum):
+    PROPOSED = "proposed"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    WITHDRAWN = "withdrawn"
+
+
+class SharePartner(Model):
+    """A household that shares another household's membership (csa/partners).
+
+    The membership's own household is not a row: it is first in the turns, the partners
+    follow by `position`. A partner sees the shared rounds on its Share partners page and
+    in its calendar feed; My share stays the membership household's.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=1)
+    joined: Mapped[date] = mapped_column(Date)
+    added_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    membership: Mapped[Membership] = relationship()
+    member: Mapped[Member] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("membership_id", "member_id", name="uq_share_partner_member"),
+        CheckConstraint("position > 0", name="position_positive"),
+    )
+
+
+class PartnerSetting(Model):
+    """How a shared membership's households divide the rounds: turns or their plan.
+
+    `since` is the first day the turns count from: the day the partners last changed, so a
+    household joining in the middle of the season starts with a fair turn.
+    """
+
+    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), primary_key=True)
+    pattern: Mapped[PartnerPattern] = mapped_column(
+        _enum(PartnerPattern, "partner_pattern"), default=PartnerPattern.ALTERNATE
+    )
+    since: Mapped[date] = mapped_column(Date)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+
+
+class PartnerPlanEntry(Model):
+    """One round of a shared membership's plan: which household collects it.
+
+    Keyed by the round (not its date) so a moved round keeps its entry, as a hold does.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), index=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    set_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    set_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("membership_id", "round_id", name="uq_partner_plan_round"),)
+
+
+class PartnerSwap(Model):
+    """One household offers another a round it collects (for one of the other's, or for
+    nothing); once the other accepts, `round_a` is the other's and `round_b` the offerer's."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), index=True)
+    round_a_id: Mapped[int] = mapped_column(ForeignKey("round.id"))
+    round_b_id: Mapped[int | None] = mapped_column(ForeignKey("round.id"))
+    by_member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    with_member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    state: Mapped[PartnerSwapState] = mapped_column(
+        _enum(PartnerSwapState, "partner_swap_state"), default=PartnerSwapState.PROPOSED
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    answered_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+
+    round_a: Mapped[Round] = relationship(foreign_keys=[round_a_id])
+    round_b: Mapped[Round | None] = relationship(foreign_keys=[round_b_id])
+    by_member: Mapped[Member] = relationship(foreign_keys=[by_member_id])
+    with_member: Mapped[Member] = relationship(foreign_keys=[with_member_id])
+
+    __table_args__ = (
+        CheckConstraint("by_member_id <> with_member_id", name="two_households"),
+        CheckConstraint("round_b_id IS NULL OR round_b_id <> round_a_id", name="two_rounds"),
     )

@@ -296,8 +296,9 @@ def build_world(make_user: Any) -> World:
     ids.update(_money_payments_world(b.member, users["coordinator"]))
     ids.update(_community_messages_world(farm, b, users["coordinator"], open_))
     ids.update(_community_donations_world(farm, b, locked_day))
-    ids.update(_community_partners_world(a, b, open_day, today))
     ids.update(_community_work_world(farm, a, b, b_share, users))
+    ids.update(_community_offers_world(farm, a, b, open_))
+    ids.update(_community_partners_world(a, b, open_day, today))
     return World(
         ids,
         {k: u.email for k, u in users.items()},
@@ -660,55 +661,6 @@ def _community_messages_pages(ids: dict[str, int]) -> list[str]:
     return [f"/messages/unsubscribe/{token}"]
 
 
-# --- share partners (issue 13) ---------------------------------------------------------------
-
-
-def _community_partners_world(a: Any, b: Any, open_day: date, today: date) -> dict[str, int]:
-    """A's share shared with a household that follows a plan, with a round A collects (the
-    swap and plan forms) and a swap offered to A (the answer form); B's share shared too,
-    with a swap of its own: the walk proves A sees none of B's. Return B's ids."""
-    from csa.models import (
-        Member,
-        PartnerPattern,
-        PartnerSetting,
-        PartnerSwap,
-        Round,
-        SharePartner,
-    )
-
-    # The round a week after the open one (another feature's world may have made it).
-    extra = db.session.scalar(
-        select(Round).where(Round.date == open_day + timedelta(weeks=1))
-    ) or Round(date=open_day + timedelta(weeks=1))
-    pia = Member(name="Pia Partner", email="pia-partner@example.org")
-    bruno = Member(name="Bruno Partner", email="bruno-partner@example.org")
-    db.session.add_all([extra, pia, bruno])
-    db.session.flush()
-    b_partner = SharePartner(membership_id=b.id, member_id=bruno.id, joined=today)
-    db.session.add_all(
-        [
-            SharePartner(membership_id=a.id, member_id=pia.id, joined=today),
-            b_partner,
-            PartnerSetting(membership_id=a.id, pattern=PartnerPattern.PLAN, since=today),
-            PartnerSetting(membership_id=b.id, since=today),
-            PartnerSwap(
-                membership_id=a.id, round_a_id=extra.id, by_member_id=pia.id,
-                with_member_id=a.member_id,
-            ),
-        ]
-    )  # fmt: skip
-    b_swap = PartnerSwap(
-        membership_id=b.id, round_a_id=extra.id, by_member_id=b.member_id, with_member_id=bruno.id
-    )
-    db.session.add(b_swap)
-    db.session.commit()
-    return {
-        "partner_membership_id": b.id,
-        "share_partner_id": b_partner.id,
-        "partner_swap_id": b_swap.id,
-    }
-
-
 # --- work (issue 13): jobs with sign-ups of A and B, a past job B worked, hours required ------
 
 
@@ -780,4 +732,121 @@ def _community_work_world(
         "work_job_id": weeding.id,
         "work_signup_id": theirs.id,
         "work_share_type_id": farm.full.id,
+    }
+
+
+# --- offers (issue 13): the two Tuesdays after the open round, with posts on their boards ---
+
+
+def _community_offers_world(farm: Any, a: Any, b: Any, open_round: Any) -> dict[str, int]:
+    """The two Tuesdays after the open round (A's share is on hold in the open one): in the
+    first A offers its share to the site and has a swap posted; in the second A has its
+    share free to offer or swap, a neighbour offers hers to the site, and B (the victim)
+    offers its share to a friend and a swap A could accept. A sees B's swap without B's
+    name; the walk finds every form of the board on A's page. Return the ids of B's offer
+    and B's swap."""
+    from csa.core.offers import OfferState, SwapState, Target
+    from csa.models import HarvestEntry, Round, ShareOffer, Swap
+    from tests.factories import add_member
+
+    neighbour = add_member(farm, name="Cora Neighbour", email="cora-n@example.org")
+    rounds = [Round(date=open_round.date + timedelta(weeks=w)) for w in (1, 2)]
+    db.session.add_all(rounds)
+    db.session.flush()
+    for r in rounds:
+        db.session.add_all(
+            [
+                HarvestEntry(round=r, crop=farm.tomatoes, quantity_milli=5_000),
+                HarvestEntry(round=r, crop=farm.pumpkins, quantity_milli=6_000),
+            ]
+        )
+    first, second = rounds
+    tue = farm.tuesday.id
+
+    def offer(membership: Any, r: Any, target: Target, state: OfferState, friend: str = "") -> Any:
+        row = ShareOffer(
+            round_id=r.id,
+            membership_id=membership.id,
+            site_id=tue,
+            target=target,
+            state=state,
+            friend_name=friend,
+        )
+        db.session.add(row)
+        return row
+
+    def swap(membership: Any, r: Any, gives: Any, wants: Any) -> Any:
+        row = Swap(
+            round_id=r.id,
+            site_id=tue,
+            membership_id=membership.id,
+            gives_crop_id=gives.id,
+            wants_crop_id=wants.id,
+            state=SwapState.OPEN,
+        )
+        db.session.add(row)
+        return row
+
+    offer(a, first, Target.SITE, OfferState.OPEN)
+    swap(a, first, farm.pumpkins, farm.tomatoes)
+    # Hidden by a coordinator, so the staff list offers "show again" beside "hide".
+    offer(neighbour, first, Target.FRIEND, OfferState.ACCEPTED, "Hidden Friend").hidden = True
+    swap(neighbour, first, farm.tomatoes, farm.pumpkins).hidden = True
+    offer(neighbour, second, Target.SITE, OfferState.OPEN)
+    b_offer = offer(b, second, Target.FRIEND, OfferState.ACCEPTED, "Ola Friend")
+    # B's swap is hidden: A, who could give the pumpkins, neither sees nor takes it (taking
+    # it would rightly tell A who offered it); the neighbour's is the one A may accept.
+    b_swap = swap(b, second, farm.tomatoes, farm.pumpkins)
+    b_swap.hidden = True
+    swap(neighbour, second, farm.tomatoes, farm.pumpkins)
+    db.session.commit()
+    return {"share_offer_id": b_offer.id, "swap_id": b_swap.id}
+
+
+# --- share partners (issue 13) ---------------------------------------------------------------
+
+
+def _community_partners_world(a: Any, b: Any, open_day: date, today: date) -> dict[str, int]:
+    """A's share shared with a household that follows a plan, with a round A collects (the
+    swap and plan forms) and a swap offered to A (the answer form); B's share shared too,
+    with a swap of its own: the walk proves A sees none of B's. Return B's ids."""
+    from csa.models import (
+        Member,
+        PartnerPattern,
+        PartnerSetting,
+        PartnerSwap,
+        Round,
+        SharePartner,
+    )
+
+    # The round a week after the open one (another feature's world may have made it).
+    extra = db.session.scalar(
+        select(Round).where(Round.date == open_day + timedelta(weeks=1))
+    ) or Round(date=open_day + timedelta(weeks=1))
+    pia = Member(name="Pia Partner", email="pia-partner@example.org")
+    bruno = Member(name="Bruno Partner", email="bruno-partner@example.org")
+    db.session.add_all([extra, pia, bruno])
+    db.session.flush()
+    b_partner = SharePartner(membership_id=b.id, member_id=bruno.id, joined=today)
+    db.session.add_all(
+        [
+            SharePartner(membership_id=a.id, member_id=pia.id, joined=today),
+            b_partner,
+            PartnerSetting(membership_id=a.id, pattern=PartnerPattern.PLAN, since=today),
+            PartnerSetting(membership_id=b.id, since=today),
+            PartnerSwap(
+                membership_id=a.id, round_a_id=extra.id, by_member_id=pia.id,
+                with_member_id=a.member_id,
+            ),
+        ]
+    )  # fmt: skip
+    b_swap = PartnerSwap(
+        membership_id=b.id, round_a_id=extra.id, by_member_id=b.member_id, with_member_id=bruno.id
+    )
+    db.session.add(b_swap)
+    db.session.commit()
+    return {
+        "partner_membership_id": b.id,
+        "share_partner_id": b_partner.id,
+        "partner_swap_id": b_swap.id,
     }

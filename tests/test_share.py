@@ -376,9 +376,10 @@ def test_my_share_is_three_sections_one_tap_apart(
                 assert (marker in html) is (other_url == url), (url, marker)
         start = html.index('<nav class="sections"')
         nav = html[start : html.index("</nav>", start)]
-        # and Money (csa/invoices) and Community (csa/partners), one tap away too
+        # and Money (csa/invoices) and Community (csa/community), one tap away too
         assert nav.count("<a ") == 5
         assert 'href="/invoices/mine"' in nav
+        assert 'href="/community/mine"' in nav
         assert f'<a href="{url}" aria-current="page">' in nav
     season = client.get("/share/season").get_data(as_text=True)
     assert "You received" in season

@@ -1,7 +1,7 @@
 """partners: households sharing one membership, their pattern, plan and swaps
 
 Revision ID: partners
-Revises: work
+Revises: share_offers
 Create Date: 2026-12-07 23:10:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "partners"
-down_revision = "work"
+down_revision = "share_offers"
 branch_labels = None
 depends_on = None
 

@@ -42,19 +42,19 @@ def test_a_member_offers_its_share_and_another_accepts_it(live_app, open_page):
             and ops.crops_received(round_, m)
         )
         accounts.create_user(
-            "neighbour@demo.farm",
+            "site-neighbour@demo.farm",
             Role.MEMBER,
             password=DEMO_PASSWORD,
             name="Neighbour",
             member=neighbour.member,
         )
-        db.session.scalar(select(User).where(User.email == "neighbour@demo.farm")).locale = "en"
+        db.session.scalar(select(User).where(User.email == "site-neighbour@demo.farm")).locale = "en"
         neighbour_name, demo_name, site_name = neighbour.member.name, demo.member.name, site.name
         round_id, neighbour_id, mine_id, site_id = round_.id, neighbour.id, mine.id, site.id
         db.session.commit()
 
     away = open_page()
-    sign_in(away, "neighbour@demo.farm")
+    sign_in(away, "site-neighbour@demo.farm")
     away.goto("/share/")
     away.get_by_role("link", name="Community").click()
     away.get_by_role("link", name="Offers and swaps").first.click()

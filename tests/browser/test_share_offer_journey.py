@@ -48,7 +48,8 @@ def test_a_member_offers_its_share_and_another_accepts_it(live_app, open_page):
             name="Neighbour",
             member=neighbour.member,
         )
-        db.session.scalar(select(User).where(User.email == "site-neighbour@demo.farm")).locale = "en"
+        away_login = db.session.scalar(select(User).where(User.email == "site-neighbour@demo.farm"))
+        away_login.locale = "en"
         neighbour_name, demo_name, site_name = neighbour.member.name, demo.member.name, site.name
         round_id, neighbour_id, mine_id, site_id = round_.id, neighbour.id, mine.id, site.id
         db.session.commit()
